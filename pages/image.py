@@ -1,0 +1,213 @@
+"""Image recognition: CNN and deep MLP vs logistic regression, SVM, random forest, kNN and the majority class."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from bench.runner import run_benchmark
+from bench.tasks import get_task
+from bench.train import TrainingAborted, TrainingCancelled
+from data.images import DatasetUnavailable
+from models.config import ConfigError, TrainConfig, config_from_dict
+from pages import ui
+
+TASK = get_task("image")
+
+
+@st.cache_data(show_spinner="Loading data ...", max_entries=4)
+def load_split(dataset: str, seed: int) -> Any:
+    """The dataset's train/test split (cached per dataset and seed)."""
+    return TASK.datasets[dataset].loader(seed=seed)
+
+
+def sample_grid(split: Any, per_class: int = 8) -> np.ndarray:
+    """(n_classes * H, per_class * W) mosaic: one row of training images per class."""
+    rows = []
+    for k in range(len(split.class_names)):
+        idx = np.flatnonzero(split.y_train == k)[:per_class]
+        imgs = [split.X_train[i, 0] for i in idx]
+        imgs += [np.zeros_like(split.X_train[0, 0])] * (per_class - len(imgs))
+        rows.append(np.concatenate(imgs, axis=1))
+    return np.concatenate(rows, axis=0)
+
+
+def data_view(split: Any) -> None:
+    """Sample grid per class, class counts and split sizes."""
+    h = split.X_train.shape[2]
+    c1, c2, c3 = st.columns(3)
+    c1.metric("training images", f"{len(split.y_train):,}")
+    c2.metric("test images", f"{len(split.y_test):,}")
+    c3.metric("image size", f"{split.X_train.shape[2]}x{split.X_train.shape[3]}")
+    st.caption(f"Source: {split.source} · split: {split.split_note}")
+    left, right = st.columns(2)
+    with left:
+        fig = px.imshow(sample_grid(split), color_continuous_scale="gray_r", title="Training samples per class")
+        fig.update_layout(coloraxis_showscale=False, height=420)
+        fig.update_xaxes(showticklabels=False)
+        fig.update_yaxes(tickvals=[h * k + h / 2 for k in range(len(split.class_names))], ticktext=split.class_names)
+        st.plotly_chart(fig, key="image.grid")
+    with right:
+        counts = pd.DataFrame(
+            {
+                "class": split.class_names * 2,
+                "split": ["train"] * len(split.class_names) + ["test"] * len(split.class_names),
+                "images": np.concatenate(
+                    [np.bincount(split.y_train, minlength=len(split.class_names)),
+                     np.bincount(split.y_test, minlength=len(split.class_names))]
+                ),
+            }
+        )  # fmt: skip
+        fig = px.bar(counts, x="class", y="images", color="split", barmode="group", title="Class counts")
+        fig.update_layout(height=420)
+        st.plotly_chart(fig, key="image.counts")
+
+
+def settings_form(dataset: str) -> tuple[bool, dict[str, Any]]:
+    """The training form; returns (submitted, raw values)."""
+    raw: dict[str, Any] = {}
+    ds = TASK.datasets[dataset]
+    with st.form("image.form"):
+        labels = {m: s.label for m, s in TASK.models.items()}
+        raw["models"] = st.multiselect(
+            "Models", list(labels), default=list(TASK.default_models), format_func=labels.get, key="models"
+        )
+        c1, c2 = st.columns(2)
+        raw["seed"] = int(c1.number_input("Seed", value=0, min_value=0, step=1, key="seed"))
+        raw["max_samples"] = int(
+            c2.number_input(
+                "Fast path: training samples (0 = all)", value=0, min_value=0, step=100, key="max_samples",
+                help="Caps the training split (stratified) for a quick look; the results say so.",
+            )
+        )  # fmt: skip
+        with st.expander("Training (neural models)"):
+            raw["train"] = ui.config_form(TrainConfig, ds.default_train_config(), "train")
+        for name, spec in TASK.models.items():
+            with st.expander(f"{spec.label} settings"):
+                st.caption(spec.description)
+                raw[name] = ui.config_form(spec.config_cls, spec.default_config(dataset), name)
+        submitted = st.form_submit_button("Train", type="primary", key="train")
+    return submitted, raw
+
+
+def build_configs(raw: dict[str, Any]) -> tuple[TrainConfig, dict[str, Any]]:
+    """Validated configs from the form values; raises ConfigError with a readable message."""
+    train_values = {k: v for k, v in raw["train"].items() if k != "seed"}
+    tcfg = config_from_dict(TrainConfig, {**train_values, "seed": raw["seed"]})
+    configs = {}
+    for name in raw["models"]:
+        try:
+            configs[name] = config_from_dict(TASK.models[name].config_cls, raw[name])
+        except ConfigError as exc:
+            raise ConfigError(f"{TASK.models[name].label}: {exc}") from exc
+    return tcfg, configs
+
+
+def train_and_show(dataset: str, raw: dict[str, Any]) -> None:
+    """Run the benchmark with live progress; store the report in the session."""
+    if not raw["models"]:
+        st.error("Choose at least one model.")
+        return
+    try:
+        tcfg, configs = build_configs(raw)
+    except (ConfigError, TypeError, ValueError) as exc:
+        st.error(f"Invalid settings: {exc}")
+        return
+    st.button("Stop training", key="stop", help="Stops at the next batch; the unfinished run is discarded.")
+    progress = st.progress(0.0, text="Starting ...")
+    live = st.empty()
+    epochs: list[dict[str, Any]] = []
+    state = {"index": 0, "total": len(raw["models"]), "label": ""}
+
+    def on_event(kind: str, payload: dict[str, Any]) -> None:
+        if kind == "model_start":
+            state.update(index=payload["index"], label=payload["label"])
+            progress.progress(payload["index"] / state["total"], text=f"Training {payload['label']} ...")
+        elif kind == "epoch":
+            epochs.append({"model": state["label"], **payload["record"]})
+            done = (state["index"] + payload["progress"]) / state["total"]
+            rec = payload["record"]
+            progress.progress(
+                min(done, 1.0),
+                text=f"{state['label']}: epoch {rec['epoch']}, train loss {rec['train_loss']:.4f}, "
+                f"validation accuracy {rec['val_accuracy'] or 0:.4f}",
+            )
+            live.plotly_chart(ui.curves(pd.DataFrame(epochs), "Live training curves"), key=f"live.{len(epochs)}")
+        elif kind == "model_end":
+            progress.progress((state["index"] + 1) / state["total"], text=f"{state['label']} done")
+
+    try:
+        with st.status("Training ...", expanded=False) as status:
+            report = run_benchmark(
+                "image", dataset, raw["models"], seed=raw["seed"], configs=configs, train_config=tcfg,
+                max_samples=raw["max_samples"], store=ui.run_store(), on_event=on_event,
+            )  # fmt: skip
+            status.update(label="Training complete", state="complete")
+    except (ConfigError, DatasetUnavailable) as exc:
+        st.error(f"Cannot train: {exc}")
+        return
+    except TrainingAborted as exc:
+        st.error(f"Training aborted: {exc}")
+        return
+    except TrainingCancelled:
+        st.info("Training stopped; the unfinished run was discarded.")
+        return
+    progress.progress(1.0, text="Done")
+    st.session_state["image.report"] = report
+
+
+st.title("Image recognition")
+st.markdown(
+    "A CNN and a plain deep MLP against logistic regression, an RBF SVM, a random forest, k-nearest neighbours "
+    "and the majority class, all on the same split and scored by the same evaluation code."
+)
+
+dataset_labels = {n: d.label for n, d in TASK.datasets.items()}
+dataset = st.selectbox("Dataset", list(dataset_labels), format_func=dataset_labels.get, key="dataset")
+available, reason = TASK.datasets[dataset].availability()
+
+tab_train, tab_data, tab_saved = st.tabs(["Train & compare", "Data", "Saved runs"])
+with tab_data:
+    if available:
+        data_view(load_split(dataset, 0))
+    else:
+        st.warning(reason)
+
+with tab_train:
+    if not available:
+        st.warning(f"This dataset is not available here. {reason}")
+    else:
+        submitted, raw = settings_form(dataset)
+        if submitted:
+            train_and_show(dataset, raw)
+        elif st.session_state.get("stop"):
+            st.info("Training stopped; the unfinished run was discarded.")
+        report = st.session_state.get("image.report")
+        if report is not None:
+            st.header("Results")
+            ui.show_report(report, "image.result")
+
+with tab_saved:
+    try:
+        runs = ui.run_store().list_runs("image")
+    except Exception as exc:  # the store is optional for the rest of the page
+        runs = []
+        st.error(f"The run store could not be read: {exc}")
+    if not runs:
+        st.info("No saved image runs yet.")
+    else:
+        options = {r["run_id"]: f"{r['dataset']} · seed {r['seed']} · {ui.format_time(r['start_time'])} · "
+                   f"{r['run_id'][:8]}" for r in runs}  # fmt: skip
+        run_id = st.selectbox("Saved run", list(options), format_func=options.get, key="saved_run")
+        if st.button("Show saved run", key="load_run"):
+            st.session_state["image.saved"] = run_id
+        chosen = st.session_state.get("image.saved")
+        if chosen:
+            try:
+                ui.show_report(ui.load_report(chosen), "image.saved")
+            except Exception as exc:  # a missing artifact is a message, not a crash
+                st.error(f"Could not load run {chosen[:8]}: {exc}")

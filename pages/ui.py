@@ -1,0 +1,195 @@
+"""Shared Streamlit widgets (not a page): config forms, progress, leaderboard, charts, verdicts."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+import streamlit as st
+
+from bench.runner import leaderboard_rows
+from bench.runs import RunStore
+
+
+@st.cache_resource(show_spinner=False)
+def run_store() -> RunStore:
+    """One MLflow-backed store per server process (the client is thread-safe; never mutated)."""
+    return RunStore()
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def load_report(run_id: str) -> dict[str, Any]:
+    """A stored report, cached by run id (reports never change once finished)."""
+    return run_store().load_report(run_id)
+
+
+def config_form(cls: type, defaults: Any, key: str) -> dict[str, Any]:
+    """Widgets for every field of a config dataclass (inside a st.form); returns the raw values."""
+    values: dict[str, Any] = {}
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        meta, default = f.metadata, getattr(defaults, f.name)
+        label, help_text, wkey = f.name.replace("_", " "), meta.get("help"), f"{key}.{f.name}"
+        kind = hints.get(f.name)
+        if "choices" in meta:
+            choices = list(meta["choices"])
+            values[f.name] = st.selectbox(label, choices, index=choices.index(default), help=help_text, key=wkey)
+        elif kind is bool:
+            values[f.name] = st.checkbox(label, value=default, help=help_text, key=wkey)
+        elif kind is int:
+            values[f.name] = int(st.number_input(label, value=int(default), step=1, help=help_text, key=wkey))
+        elif kind is float:
+            values[f.name] = float(st.number_input(label, value=float(default), format="%g", help=help_text, key=wkey))
+        else:
+            values[f.name] = st.text_input(label, value=str(default), help=help_text, key=wkey)
+    return values
+
+
+def format_time(ms: int | None) -> str:
+    """Milliseconds since the epoch as a short UTC time."""
+    if not ms:
+        return "?"
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def leaderboard(report: dict[str, Any], key: str) -> None:
+    """Leaderboard table, best first, with the 95% CI."""
+    df = pd.DataFrame(leaderboard_rows(report))
+    st.dataframe(
+        df,
+        hide_index=True,
+        key=f"{key}.leaderboard",
+        column_config={
+            "accuracy": st.column_config.NumberColumn("accuracy", format="%.4f"),
+            "ci_low": st.column_config.NumberColumn("95% CI low", format="%.4f"),
+            "ci_high": st.column_config.NumberColumn("95% CI high", format="%.4f"),
+            "macro_f1": st.column_config.NumberColumn("macro-F1", format="%.4f"),
+            "train_s": st.column_config.NumberColumn("train s", format="%.2f"),
+            "predict_ms_per_1k": st.column_config.NumberColumn("predict ms / 1k", format="%.1f"),
+            "params": st.column_config.NumberColumn("parameters", help="weights, or stored values for kNN / SVM"),
+            "train_samples": st.column_config.NumberColumn("train samples"),
+        },
+    )
+
+
+def accuracy_bars(report: dict[str, Any]) -> go.Figure:
+    """Bar chart of accuracy with 95% CI error bars, coloured by family."""
+    rows = leaderboard_rows(report)
+    df = pd.DataFrame(rows)
+    df["err_plus"] = df["ci_high"] - df["accuracy"]
+    df["err_minus"] = df["accuracy"] - df["ci_low"]
+    fig = px.bar(
+        df, x="model", y="accuracy", color="family", error_y="err_plus", error_y_minus="err_minus",
+        title="Test accuracy with 95% confidence intervals (Wilson)",
+    )  # fmt: skip
+    fig.update_layout(yaxis_range=[max(0.0, float(df["ci_low"].min()) - 0.05), 1.0], height=380)
+    return fig
+
+
+def history_frame(report: dict[str, Any]) -> pd.DataFrame:
+    """Per-epoch history of every neural model as one long table."""
+    rows = [{"model": m["label"], **h} for m in report["models"] for h in m["history"]]
+    return pd.DataFrame(rows)
+
+
+def curves(history: pd.DataFrame, title: str) -> go.Figure:
+    """Train vs validation accuracy and train loss per epoch."""
+    long = history.melt(
+        id_vars=["model", "epoch"],
+        value_vars=[c for c in ("train_accuracy", "val_accuracy", "train_loss") if c in history],
+        var_name="metric",
+    ).dropna()
+    fig = px.line(long, x="epoch", y="value", color="model", line_dash="metric", facet_col="metric",
+                  markers=True, title=title)  # fmt: skip
+    fig.update_yaxes(matches=None, showticklabels=True)
+    fig.update_layout(height=360)
+    return fig
+
+
+def confusion(cm: list[list[int]], class_names: list[str], title: str) -> go.Figure:
+    """Confusion matrix heatmap (rows: true class, columns: predicted)."""
+    fig = px.imshow(
+        np.asarray(cm), x=class_names, y=class_names, text_auto=True, color_continuous_scale="Blues",
+        labels={"x": "predicted", "y": "true", "color": "count"}, title=title, aspect="auto",
+    )  # fmt: skip
+    fig.update_layout(height=480)
+    return fig
+
+
+def headline(report: dict[str, Any]) -> None:
+    """Who won, said plainly, including when the neural nets lose."""
+    models = sorted(report["models"], key=lambda m: -m["metrics"]["accuracy"])
+    best = models[0]
+    neural = [m for m in models if m["family"] == "neural"]
+    classic = [m for m in models if m["family"] in ("classical", "naive")]
+    if neural and classic:
+        bn, bc = neural[0], classic[0]
+        if bn["metrics"]["accuracy"] >= bc["metrics"]["accuracy"]:
+            st.success(
+                f"The best neural model ({bn['label']}, {bn['metrics']['accuracy']:.2%}) beats the best baseline "
+                f"({bc['label']}, {bc['metrics']['accuracy']:.2%}) on this run."
+            )
+        else:
+            st.warning(
+                f"The neural nets lose on this run: {bc['label']} ({bc['metrics']['accuracy']:.2%}) beats the best "
+                f"neural model ({bn['label']}, {bn['metrics']['accuracy']:.2%})."
+            )
+    else:
+        st.info(f"Best model: {best['label']} ({best['metrics']['accuracy']:.2%}).")
+    for c in report.get("comparisons", []):
+        if c.get("primary"):
+            st.markdown(f"**Significance.** {c['verdict']}")
+
+
+def provenance(report: dict[str, Any]) -> None:
+    """Where the numbers come from: data source, split, seed, run id, environment."""
+    env = report.get("environment", {})
+    split = report["split"]
+    st.caption(
+        f"Data: {report['data_source']} · split: {report['split_note']} "
+        f"(train {split['train']}, validation {split['val']}, test {split['test']}) · seed {report['seed']} · "
+        f"run {report.get('run_id') or 'not stored'} · {report.get('created_at', '')} · "
+        f"torch {env.get('torch', '?')} on {env.get('device', '?')}, {env.get('threads', '?')} threads"
+    )
+
+
+def show_report(report: dict[str, Any], key: str) -> None:
+    """The full results view of one benchmark report."""
+    provenance(report)
+    headline(report)
+    leaderboard(report, key)
+    st.plotly_chart(accuracy_bars(report), key=f"{key}.bars")
+    hist = history_frame(report)
+    if not hist.empty:
+        st.subheader("Accuracy by epoch")
+        st.plotly_chart(curves(hist, "Training curves (validation carved from the training split)"),
+                        key=f"{key}.curves")  # fmt: skip
+        st.dataframe(hist, hide_index=True, key=f"{key}.history")
+    st.subheader("Confusion matrix and errors")
+    labels = {m["name"]: m["label"] for m in report["models"]}
+    name = st.selectbox("Model", list(labels), format_func=labels.get, key=f"{key}.cm_model")
+    model = next(m for m in report["models"] if m["name"] == name)
+    classes = report["class_names"]
+    left, right = st.columns([3, 2])
+    with left:
+        st.plotly_chart(confusion(model["metrics"]["confusion_matrix"], classes, f"{model['label']}: confusion matrix"),
+                        key=f"{key}.cm")  # fmt: skip
+    with right:
+        st.markdown("**False positives / negatives per class**")
+        st.dataframe(pd.DataFrame(model["errors"]["per_class"]), hide_index=True, key=f"{key}.errors")
+        st.markdown("**Most confused pairs**")
+        st.dataframe(pd.DataFrame(model["errors"]["most_confused"]), hide_index=True, key=f"{key}.pairs")
+    if report.get("comparisons"):
+        st.subheader("Significance tests")
+        st.dataframe(
+            pd.DataFrame(report["comparisons"])[["a", "b", "test", "p_value", "a_only_correct", "b_only_correct"]],
+            hide_index=True, key=f"{key}.tests",
+        )  # fmt: skip
+        for c in report["comparisons"]:
+            st.markdown(f"- {c['verdict']}")
