@@ -17,7 +17,8 @@ def accuracy_ci(n_correct: int, n: int, alpha: float = 0.05) -> tuple[float, flo
     if n == 0:
         return (float("nan"), float("nan"))
     lo, hi = proportion_confint(n_correct, n, alpha=alpha, method="wilson")
-    return float(lo), float(hi)
+    p = n_correct / n  # guard float round-off at 0 and 1 so the interval always holds the estimate
+    return float(min(lo, p)), float(max(hi, p))
 
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict[str, Any]:
@@ -93,7 +94,9 @@ def timed_predict(predict: Callable[[np.ndarray], np.ndarray], X: np.ndarray) ->
 
 def significance_verdict(comparison: dict[str, Any], acc_a: float, acc_b: float, alpha: float = 0.05) -> str:
     """The McNemar result in plain words."""
-    a, b, p = comparison["a"], comparison["b"], comparison["p_value"]
+    a = comparison.get("a_label", comparison["a"])
+    b = comparison.get("b_label", comparison["b"])
+    p = comparison["p_value"]
     better, worse = (a, b) if acc_a >= acc_b else (b, a)
     diff = abs(acc_a - acc_b) * 100
     if p < alpha:

@@ -171,7 +171,8 @@ def compare(results: list[dict[str, Any]], y_test: np.ndarray, predictions: dict
     out = []
     for k, r in enumerate(neural):
         test = mcnemar_test(y_test, predictions[r["name"]], predictions[base["name"]])
-        row = {"a": r["name"], "b": base["name"], **test, "primary": k == 0}
+        row = {"a": r["name"], "b": base["name"], "a_label": r["label"], "b_label": base["label"], **test}
+        row["primary"] = k == 0
         row["verdict"] = significance_verdict(row, r["metrics"]["accuracy"], base["metrics"]["accuracy"])
         out.append(row)
     return out

@@ -134,12 +134,17 @@ def download_fashion() -> Path:
 
 
 def install_fashion_for_torchvision(src: Path) -> Path:
-    """Copy the Debian IDX files into torchvision's raw/ layout so `FashionMNIST(root)` reads them offline."""
+    """Place the Debian IDX files in torchvision's raw/ layout (archive + extracted file, as its download
+    leaves them) so `torchvision.datasets.FashionMNIST(CACHE)` reads them offline."""
     raw = CACHE / "FashionMNIST" / "raw"
     raw.mkdir(parents=True, exist_ok=True)
     for f in FASHION_FILES:
         if not (raw / f).exists():
             shutil.copyfile(src / f, raw / f)
+        plain = raw / f.removesuffix(".gz")
+        if not plain.exists():
+            with gzip.open(src / f, "rb") as fin, open(plain, "wb") as fout:
+                shutil.copyfileobj(fin, fout)
     return raw
 
 

@@ -1,0 +1,37 @@
+"""Shared fixtures: an isolated run store and deliberately tiny real data and fitted models."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+# The run store must never touch the repository's runs/ folder during tests.
+_RUNS = Path(tempfile.mkdtemp(prefix="neuralbench-test-runs-"))
+os.environ["NEURALBENCH_RUNS"] = str(_RUNS)
+os.environ.pop("MLFLOW_TRACKING_URI", None)
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+import pytest  # noqa: E402
+
+from data.images import ImageSplit, load_mnist_5k  # noqa: E402
+from models.config import TrainConfig  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def runs_dir() -> Path:
+    return _RUNS
+
+
+@pytest.fixture(scope="session")
+def tiny_mnist() -> ImageSplit:
+    """600 real MNIST digits for training (stratified), 150 for testing."""
+    return load_mnist_5k(seed=0, max_samples=600)
+
+
+@pytest.fixture
+def fast_train() -> TrainConfig:
+    """The fast path: few epochs, small batches."""
+    return TrainConfig(epochs=3, batch_size=64, lr=2e-3, patience=3)

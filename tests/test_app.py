@@ -1,0 +1,99 @@
+"""AppTest per page: the pages render, train on the fast path, reload saved runs, refuse bad settings."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import ROOT
+
+APP = str(ROOT / "app.py")
+
+
+def image_page() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180).run()
+    at.switch_page("pages/image.py").run()
+    assert not at.exception
+    return at
+
+
+def fast(at: AppTest, models: list[str]) -> AppTest:
+    at.multiselect(key="models").set_value(models)
+    at.number_input(key="max_samples").set_value(300)
+    at.number_input(key="train.epochs").set_value(2)
+    return at
+
+
+def leaderboard(at: AppTest):
+    """The leaderboard table (AppTest does not expose dataframe keys: find it by its CI columns)."""
+    boards = [d.value for d in at.dataframe if "ci_low" in d.value.columns]
+    assert len(boards) == 1, f"expected one leaderboard, found {len(boards)}"
+    return boards[0]
+
+
+def test_home_renders() -> None:
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    assert not at.exception
+    assert at.title[0].value == "NeuralBench"
+    headers = [h.value for h in at.header]
+    assert "Latest results" in headers and "Data sources" in headers
+    assert any(m.label == "torch" for m in at.metric)
+
+
+def test_image_page_fast_training_shows_leaderboard() -> None:
+    at = fast(image_page(), ["cnn", "logreg", "majority"])
+    at.button(key="train").click().run()
+    assert not at.exception
+    assert not at.error, [e.value for e in at.error]
+    board = leaderboard(at)
+    assert set(board["model"]) == {"CNN", "Logistic regression", "Majority class"}
+    assert board["accuracy"].between(0, 1).all()
+    assert (board["ci_low"] <= board["accuracy"]).all() and (board["accuracy"] <= board["ci_high"]).all()
+    verdicts = [m.value for m in at.markdown if "McNemar" in m.value]
+    assert verdicts, "the significance verdict must be shown in words"
+    assert at.success or at.warning  # who won, said plainly
+
+
+def test_saved_run_is_shown_without_retraining() -> None:
+    at = fast(image_page(), ["mlp", "majority"])
+    at.button(key="train").click().run()
+    assert not at.exception
+    trained = leaderboard(at)
+    at = image_page()  # a fresh session: nothing trained in it
+    assert at.selectbox(key="saved_run").options
+    at.button(key="load_run").click().run()
+    assert not at.exception
+    saved = leaderboard(at)
+    assert set(saved["model"]) >= {"Majority class"}
+    assert len(saved.columns) == len(trained.columns)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("train.lr", 0.0, "lr must be at least"),
+        ("cnn.kernel_size", 4, "kernel_size must be odd"),
+        ("mlp.dropout", 2.0, "dropout must be at most"),
+    ],
+)
+def test_invalid_settings_are_refused_with_a_message(key: str, value, message: str) -> None:
+    at = fast(image_page(), ["cnn", "mlp"])
+    at.number_input(key=key).set_value(value)
+    at.button(key="train").click().run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert any(message in e for e in errors), errors
+
+
+def test_no_model_chosen_is_refused() -> None:
+    at = fast(image_page(), [])
+    at.button(key="train").click().run()
+    assert not at.exception
+    assert any("at least one model" in e.value for e in at.error)
+
+
+def test_data_tab_shows_counts_and_samples() -> None:
+    at = image_page()
+    at.selectbox(key="dataset").select("digits").run()
+    assert not at.exception
+    assert any(m.label == "training images" and m.value == "1,437" for m in at.metric)

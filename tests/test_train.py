@@ -1,0 +1,78 @@
+"""The one training loop: history, repeatability, early stopping, cancellation, NaN abort."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from bench.train import CancelToken, Callback, EarlyStopping, TrainingAborted, TrainingCancelled, train
+from models.config import TrainConfig
+from models.nets import MLP, MLPConfig
+from models.neural import NeuralClassifier
+
+
+def small_net() -> torch.nn.Module:
+    return MLP(MLPConfig(layers=1, neurons=32, dropout=0.0), (1, 28, 28), 10)
+
+
+def test_history_and_learning(tiny_mnist) -> None:
+    X, y = tiny_mnist.X_train, tiny_mnist.y_train
+    hist = train(small_net(), X[:500], y[:500], TrainConfig(epochs=4, batch_size=50), X_val=X[500:], y_val=y[500:])
+    assert [h.epoch for h in hist] == [1, 2, 3, 4]
+    assert hist[-1].train_loss < hist[0].train_loss
+    assert hist[-1].val_accuracy > 0.5
+    assert all(0 <= h.train_accuracy <= 1 for h in hist)
+
+
+def test_same_seed_same_weights(tiny_mnist) -> None:
+    cfg = TrainConfig(epochs=2, batch_size=64, seed=7)
+    a = NeuralClassifier("mlp", MLPConfig(layers=1, neurons=16), cfg).fit(tiny_mnist.X_train, tiny_mnist.y_train)
+    b = NeuralClassifier("mlp", MLPConfig(layers=1, neurons=16), cfg).fit(tiny_mnist.X_train, tiny_mnist.y_train)
+    for (ka, va), (_, vb) in zip(a.model_.state_dict().items(), b.model_.state_dict().items(), strict=True):
+        assert torch.equal(va, vb), ka
+    np.testing.assert_array_equal(a.predict(tiny_mnist.X_test), b.predict(tiny_mnist.X_test))
+
+
+def test_nan_loss_aborts_with_message() -> None:
+    X = np.random.rand(64, 1, 28, 28).astype(np.float32)
+    X[3, 0, 0, 0] = np.nan
+    with pytest.raises(TrainingAborted, match="loss became nan"):
+        train(small_net(), X, np.arange(64) % 10, TrainConfig(epochs=1, batch_size=64))
+
+
+def test_cancel_token_stops_training(tiny_mnist) -> None:
+    token = CancelToken()
+
+    class CancelAfterTwoBatches(Callback):
+        def on_batch_end(self, state) -> None:
+            if state.batch == 2:
+                token.cancel()
+
+    with pytest.raises(TrainingCancelled):
+        train(
+            small_net(), tiny_mnist.X_train, tiny_mnist.y_train, TrainConfig(epochs=5, batch_size=32),
+            callbacks=[CancelAfterTwoBatches(), token],
+        )  # fmt: skip
+
+
+def test_early_stopping_stops_and_restores_best() -> None:
+    """Labels are noise: validation accuracy cannot keep improving, so training stops early."""
+    rng = np.random.default_rng(0)
+    X = rng.random((400, 1, 28, 28), dtype=np.float32)
+    y = rng.integers(0, 10, 400)
+    stopper = EarlyStopping(patience=2)
+    model = small_net()
+    hist = train(model, X[:300], y[:300], TrainConfig(epochs=40, batch_size=50, lr=1e-2), X_val=X[300:],
+                 y_val=y[300:], callbacks=[stopper])  # fmt: skip
+    assert len(hist) < 40
+    assert stopper.best == max(h.val_accuracy for h in hist)
+    logits = model(torch.as_tensor(X[300:])).argmax(1).numpy()
+    assert float((logits == y[300:]).mean()) == pytest.approx(stopper.best, abs=0.02)
+
+
+def test_validation_is_carved_from_training_data(tiny_mnist) -> None:
+    est = NeuralClassifier("mlp", MLPConfig(layers=1, neurons=16), TrainConfig(epochs=1, val_fraction=0.2))
+    est.fit(tiny_mnist.X_train, tiny_mnist.y_train)
+    assert est.n_val_ == round(len(tiny_mnist.y_train) * 0.2)
+    assert est.n_train_ + est.n_val_ == len(tiny_mnist.y_train)
