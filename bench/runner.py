@@ -7,7 +7,9 @@ The page and the CLI both call `run_benchmark`; nothing else trains models.
 from __future__ import annotations
 
 import dataclasses
+import os
 import platform
+import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -23,6 +25,11 @@ from bench.train import Callback, TrainingCancelled, select_device
 from models.config import ConfigError, TrainConfig
 
 Event = Callable[[str, dict[str, Any]], None]
+
+# Heavy jobs are bounded: at most this many benchmark runs train at once in one server process.
+MAX_CONCURRENT_RUNS = int(os.environ.get("NEURALBENCH_MAX_CONCURRENT_RUNS", "2"))
+_SLOTS = threading.BoundedSemaphore(MAX_CONCURRENT_RUNS)
+SLOT_WAIT_SECONDS = 300.0
 
 
 def environment() -> dict[str, Any]:
@@ -67,7 +74,30 @@ def run_benchmark(
 
     on_event(kind, payload) receives "model_start", "epoch", "model_end" events for progress display;
     `callbacks` are added to every neural model's training loop (e.g. a CancelToken).
+    At most MAX_CONCURRENT_RUNS runs train at once; a further one waits, then gives up with ConfigError.
     """
+    if not _SLOTS.acquire(timeout=SLOT_WAIT_SECONDS):
+        raise ConfigError(
+            f"the server is busy: {MAX_CONCURRENT_RUNS} trainings are running; try again in a few minutes"
+        )
+    try:
+        return _run(task, dataset, models, seed, configs, train_config, max_samples, store, on_event, callbacks)
+    finally:
+        _SLOTS.release()
+
+
+def _run(
+    task: str,
+    dataset: str,
+    models: Sequence[str],
+    seed: int,
+    configs: dict[str, Any] | None,
+    train_config: TrainConfig | None,
+    max_samples: int,
+    store: RunStore | None,
+    on_event: Event | None,
+    callbacks: Sequence[Callback],
+) -> dict[str, Any]:
     spec = get_task(task)
     if dataset not in spec.datasets:
         raise ConfigError(f"unknown dataset {dataset!r} for task {task}; known: {', '.join(spec.datasets)}")

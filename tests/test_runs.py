@@ -111,3 +111,19 @@ def test_cli_writes_json_report(tmp_path, capsys) -> None:
 def test_cli_reports_bad_model_without_traceback(capsys) -> None:
     assert cli_main(["image", "--models", "cnn,nonsense", "--no-store"]) == 2
     assert "unknown model" in capsys.readouterr().err
+
+
+def test_heavy_jobs_are_bounded(monkeypatch) -> None:
+    import threading
+
+    from bench import runner
+
+    monkeypatch.setattr(runner, "_SLOTS", threading.BoundedSemaphore(1))
+    monkeypatch.setattr(runner, "SLOT_WAIT_SECONDS", 0.05)
+    runner._SLOTS.acquire()  # another session is training
+    try:
+        with pytest.raises(ConfigError, match="busy"):
+            run_benchmark("image", "digits", ["majority"])
+    finally:
+        runner._SLOTS.release()
+    assert run_benchmark("image", "digits", ["majority"])["models"][0]["name"] == "majority"
