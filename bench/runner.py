@@ -46,8 +46,17 @@ def environment() -> dict[str, Any]:
 class _EpochLogger(Callback):
     """Forwards every finished epoch to the run store and the event listener."""
 
+    BATCH_EVENT_SECONDS = 0.5
+
     def __init__(self, model: str, store: RunStore | None, run_id: str | None, on_event: Event | None) -> None:
         self.model, self.store, self.run_id, self.on_event = model, store, run_id, on_event
+        self.last = time.perf_counter()
+
+    def on_batch_end(self, state: Any) -> None:
+        # throttled: progress for the UI (and, in Streamlit, the point where a Stop interrupts the run)
+        if self.on_event is not None and time.perf_counter() - self.last >= self.BATCH_EVENT_SECONDS:
+            self.last = time.perf_counter()
+            self.on_event("batch", {"model": self.model, "progress": state.progress})
 
     def on_epoch_end(self, state: Any) -> None:
         record = state.history[-1].to_dict()

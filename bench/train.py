@@ -205,7 +205,12 @@ def train(
     else:
         optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=cfg.epochs * steps)
-    loss_fn = F.cross_entropy if classify else F.mse_loss
+    if classify:
+
+        def loss_fn(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+            return F.cross_entropy(out, target, label_smoothing=cfg.label_smoothing)
+    else:
+        loss_fn = F.mse_loss
     gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
 
     state = TrainState(model=model, cfg=cfg, epochs=cfg.epochs, batches_per_epoch=steps)
@@ -222,6 +227,9 @@ def train(
             for b in range(steps):
                 idx = perm[b * bs : (b + 1) * bs]
                 xb, yb = Xt[idx], yt[idx]
+                if cfg.hflip and xb.dim() == 4:
+                    flip = torch.rand(len(idx), device=device) < 0.5
+                    xb = torch.where(flip[:, None, None, None], xb.flip(3), xb)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
                     out = model(xb)
                 loss = loss_fn(out.float(), yb)
@@ -237,7 +245,7 @@ def train(
                 loss_sum += loss.detach() * len(idx)
                 if classify:
                     correct += (out.detach().argmax(1) == yb).sum()
-                state.batch, state.loss = b + 1, float("nan")
+                state.batch = b + 1
                 for cb in callbacks:
                     cb.on_batch_end(state)
             train_loss = loss_sum.item() / n

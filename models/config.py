@@ -63,6 +63,8 @@ class TrainConfig:
         0.1, "Share of the training split held out for validation (early stopping)", min=0.0, max=0.5
     )
     patience: int = opt(4, "Early stopping: epochs without validation improvement", min=1, max=200)
+    label_smoothing: float = opt(0.0, "Label smoothing of the cross-entropy loss", min=0.0, max=0.5)
+    hflip: bool = opt(False, "Augment: flip training images left-right at random (only where labels allow it)")
     bf16: bool = opt(True, "bfloat16 autocast (faster on CPUs with AVX-512 BF16 and on GPUs)")
     max_samples: int = opt(0, "Fast path: use at most this many training samples (0 = all)", min=0)
 

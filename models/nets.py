@@ -20,7 +20,8 @@ def make_activation(name: str) -> nn.Module:
 
 @dataclass
 class CNNConfig:
-    """A stack of conv blocks (conv -> [batch norm] -> activation -> 2x2 max pool), then a dense head."""
+    """A stack of conv blocks (conv -> [batch norm] -> activation -> 2x2 max pool, or with the pool moved
+    right after the conv), then a dense head."""
 
     conv_blocks: int = opt(2, "Number of conv blocks; each halves the image size", min=1, max=4)
     channels: int = opt(32, "Channels of the first block (doubled in every further block)", min=1, max=256)
@@ -29,6 +30,11 @@ class CNNConfig:
     dropout: float = opt(0.25, "Dropout before the dense head", min=0.0, max=0.9)
     batch_norm: bool = opt(True, "Batch normalisation after each convolution")
     hidden: int = opt(128, "Units of the dense hidden layer", min=1, max=4096)
+    pool_first: bool = opt(
+        True,
+        "Max-pool straight after each convolution, before batch norm and activation: normalises a 4x smaller "
+        "tensor, about twice as fast on CPU (exactly the same function for ReLU without batch norm)",
+    )
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -75,9 +81,13 @@ class CNN(nn.Module):
             if min(h, w) < 2:
                 raise ConfigError(f"{cfg.conv_blocks} conv blocks are too many for {in_shape[1]}x{in_shape[2]} images")
             blocks += [nn.Conv2d(c, ch, cfg.kernel_size, padding=cfg.kernel_size // 2, bias=not cfg.batch_norm)]
+            if cfg.pool_first:
+                blocks.append(nn.MaxPool2d(2))
             if cfg.batch_norm:
                 blocks.append(nn.BatchNorm2d(ch))
-            blocks += [make_activation(cfg.activation), nn.MaxPool2d(2)]
+            blocks.append(make_activation(cfg.activation))
+            if not cfg.pool_first:
+                blocks.append(nn.MaxPool2d(2))
             c, h, w = ch, h // 2, w // 2
             ch *= 2
         self.features = nn.Sequential(*blocks)

@@ -11,7 +11,7 @@ import streamlit as st
 
 from bench.runner import run_benchmark
 from bench.tasks import get_task
-from bench.train import TrainingAborted, TrainingCancelled
+from bench.train import TrainingAborted
 from data.images import DatasetUnavailable
 from models.config import ConfigError, TrainConfig, config_from_dict
 from pages import ui
@@ -85,7 +85,10 @@ def settings_form(dataset: str) -> tuple[bool, dict[str, Any]]:
             )
         )  # fmt: skip
         with st.expander("Training (neural models)"):
-            raw["train"] = ui.config_form(TrainConfig, ds.default_train_config(), "train")
+            # seed and the fast path are the top-level fields above
+            raw["train"] = ui.config_form(
+                TrainConfig, ds.default_train_config(), "train", exclude=("seed", "max_samples")
+            )
         for name, spec in TASK.models.items():
             with st.expander(f"{spec.label} settings"):
                 st.caption(spec.description)
@@ -96,8 +99,7 @@ def settings_form(dataset: str) -> tuple[bool, dict[str, Any]]:
 
 def build_configs(raw: dict[str, Any]) -> tuple[TrainConfig, dict[str, Any]]:
     """Validated configs from the form values; raises ConfigError with a readable message."""
-    train_values = {k: v for k, v in raw["train"].items() if k != "seed"}
-    tcfg = config_from_dict(TrainConfig, {**train_values, "seed": raw["seed"]})
+    tcfg = config_from_dict(TrainConfig, {**raw["train"], "seed": raw["seed"], "max_samples": raw["max_samples"]})
     configs = {}
     for name in raw["models"]:
         try:
@@ -117,7 +119,9 @@ def train_and_show(dataset: str, raw: dict[str, Any]) -> None:
     except (ConfigError, TypeError, ValueError) as exc:
         st.error(f"Invalid settings: {exc}")
         return
-    st.button("Stop training", key="stop", help="Stops at the next batch; the unfinished run is discarded.")
+    stop_slot = st.empty()
+    stop_slot.button("Stop training", key="stop", help="Stops within about a second; the unfinished run is discarded.")
+    st.session_state["image.training"] = True
     progress = st.progress(0.0, text="Starting ...")
     live = st.empty()
     epochs: list[dict[str, Any]] = []
@@ -127,6 +131,10 @@ def train_and_show(dataset: str, raw: dict[str, Any]) -> None:
         if kind == "model_start":
             state.update(index=payload["index"], label=payload["label"])
             progress.progress(payload["index"] / state["total"], text=f"Training {payload['label']} ...")
+        elif kind == "batch":
+            # also the point where Streamlit interrupts the run when Stop is pressed
+            done = (state["index"] + payload["progress"]) / state["total"]
+            progress.progress(min(done, 1.0), text=f"Training {state['label']} ... {payload['progress']:.0%}")
         elif kind == "epoch":
             epochs.append({"model": state["label"], **payload["record"]})
             done = (state["index"] + payload["progress"]) / state["total"]
@@ -148,14 +156,17 @@ def train_and_show(dataset: str, raw: dict[str, Any]) -> None:
             )  # fmt: skip
             status.update(label="Training complete", state="complete")
     except (ConfigError, DatasetUnavailable) as exc:
+        st.session_state["image.training"] = False
         st.error(f"Cannot train: {exc}")
         return
     except TrainingAborted as exc:
+        st.session_state["image.training"] = False
         st.error(f"Training aborted: {exc}")
         return
-    except TrainingCancelled:
-        st.info("Training stopped; the unfinished run was discarded.")
-        return
+    # not in a `finally`: when Stop interrupts the script the flag must survive into the next run
+    st.session_state["image.training"] = False
+    stop_slot.empty()
+    live.empty()
     progress.progress(1.0, text="Done")
     st.session_state["image.report"] = report
 
@@ -184,7 +195,9 @@ with tab_train:
         submitted, raw = settings_form(dataset)
         if submitted:
             train_and_show(dataset, raw)
-        elif st.session_state.get("stop"):
+        elif st.session_state.get("stop") and st.session_state.get("image.training"):
+            # Stop interrupted the previous script run mid-training; the runner closed its MLflow run as KILLED
+            st.session_state["image.training"] = False
             st.info("Training stopped; the unfinished run was discarded.")
         report = st.session_state.get("image.report")
         if report is not None:

@@ -29,11 +29,13 @@ def load_report(run_id: str) -> dict[str, Any]:
     return run_store().load_report(run_id)
 
 
-def config_form(cls: type, defaults: Any, key: str) -> dict[str, Any]:
+def config_form(cls: type, defaults: Any, key: str, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
     """Widgets for every field of a config dataclass (inside a st.form); returns the raw values."""
     values: dict[str, Any] = {}
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
+        if f.name in exclude:
+            continue
         meta, default = f.metadata, getattr(defaults, f.name)
         label, help_text, wkey = f.name.replace("_", " "), meta.get("help"), f"{key}.{f.name}"
         kind = hints.get(f.name)
