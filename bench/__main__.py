@@ -47,8 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         tcfg = spec.datasets[args.dataset].default_train_config(args.seed)
         if args.epochs:
-            tcfg = dataclasses.replace(tcfg, epochs=args.epochs)
-            tcfg.__post_init__()
+            tcfg = dataclasses.replace(tcfg, epochs=args.epochs)  # re-validated by __post_init__
 
         def on_event(kind: str, payload: dict) -> None:
             if kind == "model_start":

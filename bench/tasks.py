@@ -44,6 +44,8 @@ class DatasetSpec:
     availability: Callable[[], tuple[bool, str]]
     description: str
     train_defaults: dict[str, Any] = field(default_factory=dict)
+    # fetches the data when online (e.g. torchvision download); None for bundled data
+    download: Callable[[], Any] | None = None
 
     def default_train_config(self, seed: int = 0) -> TrainConfig:
         """TrainConfig tuned for this dataset's size."""
@@ -108,6 +110,7 @@ IMAGE_TASK = TaskSpec(
             images.fashion_availability,
             "70,000 Zalando clothing images in 10 classes; official 60,000 / 10,000 split.",
             train_defaults={"batch_size": 256, "epochs": 10, "lr": 3e-3, "hflip": True, "val_fraction": 0.05},
+            download=images.download_fashion,
         ),
         "digits": DatasetSpec(
             "digits",

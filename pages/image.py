@@ -191,6 +191,14 @@ with tab_data:
 with tab_train:
     if not available:
         st.warning(f"This dataset is not available here. {reason}")
+        download = TASK.datasets[dataset].download
+        if download is not None and st.button("Try the online download", key="download"):
+            try:
+                with st.spinner("Downloading ..."):
+                    download()
+                st.success("Downloaded and cached; reload the page to use it.")
+            except DatasetUnavailable as exc:
+                st.error(str(exc))
     else:
         submitted, raw = settings_form(dataset)
         if submitted:

@@ -97,3 +97,25 @@ def test_data_tab_shows_counts_and_samples() -> None:
     at.selectbox(key="dataset").select("digits").run()
     assert not at.exception
     assert any(m.label == "training images" and m.value == "1,437" for m in at.metric)
+
+
+def test_unavailable_dataset_is_disabled_with_reason(tmp_path, monkeypatch) -> None:
+    """Without the Debian files and offline, Fashion-MNIST says why and the download fails with a message."""
+    import torchvision.datasets
+
+    from data import images
+
+    def offline(*args, **kwargs):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(images, "DEBIAN_FASHION", tmp_path / "none")
+    monkeypatch.setattr(images, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(torchvision.datasets, "FashionMNIST", offline)
+    at = image_page()
+    at.selectbox(key="dataset").select("fashion-mnist").run()
+    assert not at.exception
+    assert any("dataset-fashion-mnist" in w.value for w in at.warning)
+    assert not [b for b in at.button if b.key == "train"], "training must be disabled"
+    at.button(key="download").click().run()
+    assert not at.exception
+    assert any("offline" in e.value for e in at.error)
