@@ -6,12 +6,15 @@ python -m bench image --dataset mnist-5k --models cnn,mlp,logreg,svm,rf,knn --se
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
+import typing
 from pathlib import Path
+from typing import Any
 
 from bench.runner import leaderboard_rows, run_benchmark
-from bench.tasks import REGISTRY
+from bench.tasks import REGISTRY, TaskSpec
 from bench.train import TrainingAborted, TrainingCancelled
 from data.images import DatasetUnavailable
 from models.config import ConfigError
@@ -30,15 +33,41 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--epochs", type=int, default=0, help="override the dataset's default epochs")
         p.add_argument("--max-samples", type=int, default=0, help="fast path: cap the training samples")
+        p.add_argument(
+            "--set", action="append", default=[], metavar="MODEL.FIELD=VALUE",
+            help="override one config field, e.g. --set svm.max_train_samples=0 --set cnn.channels=32",
+        )  # fmt: skip
         p.add_argument("--json", type=Path, help="write the report here")
         p.add_argument("--no-store", action="store_true", help="do not record the run in the MLflow store")
     return parser
 
 
+def parse_overrides(spec: TaskSpec, dataset: str, items: list[str]) -> dict[str, Any]:
+    """`MODEL.FIELD=VALUE` strings -> validated config objects per model (unknown names are ConfigErrors)."""
+    changes: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        model, dot, name = key.partition(".")
+        if not sep or not dot or model not in spec.models:
+            raise ConfigError(f"--set expects MODEL.FIELD=VALUE with MODEL in {', '.join(spec.models)}; got {item!r}")
+        cls = spec.models[model].config_cls
+        kinds = typing.get_type_hints(cls)
+        if name not in kinds:
+            raise ConfigError(f"{model} has no setting {name!r}")
+        kind = kinds[name]
+        try:
+            if kind is bool:
+                parsed: Any = value.lower() in ("1", "true", "yes", "on")
+            else:
+                parsed = kind(value) if kind in (int, float) else value
+        except ValueError as exc:
+            raise ConfigError(f"{model}.{name}: {value!r} is not a valid {kind.__name__}") from exc
+        changes.setdefault(model, {})[name] = parsed
+    return {m: dataclasses.replace(spec.models[m].default_config(dataset), **c) for m, c in changes.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run a benchmark from the command line; prints a leaderboard, returns an exit code."""
-    import dataclasses
-
     from bench.runs import RunStore
 
     args = build_parser().parse_args(argv)
@@ -55,9 +84,10 @@ def main(argv: list[str] | None = None) -> int:
                     f"[{payload['index'] + 1}/{payload['total']}] {payload['label']} ...", file=sys.stderr, flush=True
                 )
 
+        configs = parse_overrides(spec, args.dataset, args.set)
         report = run_benchmark(
-            args.task, args.dataset, models, seed=args.seed, train_config=tcfg, max_samples=args.max_samples,
-            store=None if args.no_store else RunStore(), on_event=on_event,
+            args.task, args.dataset, models, seed=args.seed, configs=configs, train_config=tcfg,
+            max_samples=args.max_samples, store=None if args.no_store else RunStore(), on_event=on_event,
         )  # fmt: skip
     except (ConfigError, DatasetUnavailable, TrainingAborted, TrainingCancelled) as exc:
         print(f"error: {exc}", file=sys.stderr)

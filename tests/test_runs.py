@@ -127,3 +127,20 @@ def test_heavy_jobs_are_bounded(monkeypatch) -> None:
     finally:
         runner._SLOTS.release()
     assert run_benchmark("image", "digits", ["majority"])["models"][0]["name"] == "majority"
+
+
+def test_cli_config_overrides(tmp_path) -> None:
+    out = tmp_path / "r.json"
+    code = cli_main(["image", "--dataset", "digits", "--models", "knn,majority", "--set", "knn.n_neighbors=7",
+                     "--set", "knn.max_train_samples=200", "--no-store", "--json", str(out)])  # fmt: skip
+    assert code == 0
+    knn = json.loads(out.read_text())["models"][0]
+    assert knn["config"]["n_neighbors"] == 7 and knn["train_samples"] == 200
+
+
+@pytest.mark.parametrize(
+    "bad", ["knn.n_neighbors", "knn.nope=1", "zzz.k=1", "knn.n_neighbors=abc", "knn.n_neighbors=0"]
+)
+def test_cli_bad_overrides_are_refused(bad, capsys) -> None:
+    assert cli_main(["image", "--models", "knn", "--set", bad, "--no-store"]) == 2
+    assert "error:" in capsys.readouterr().err
