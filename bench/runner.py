@@ -170,7 +170,9 @@ def _run(
                 on_event("model_end", {"model": name, "result": result})
     except BaseException as exc:  # Streamlit's stop/rerun is a BaseException too: close the run cleanly
         if store is not None and run_id is not None:
-            status = "KILLED" if isinstance(exc, (TrainingCancelled, KeyboardInterrupt)) else "FAILED"
+            # stopped on purpose (cancel, Ctrl-C, a Streamlit stop/rerun: BaseExceptions) vs. went wrong
+            stopped = isinstance(exc, TrainingCancelled) or not isinstance(exc, Exception)
+            status = "KILLED" if stopped else "FAILED"
             store.abort(run_id, status, f"{type(exc).__name__}: {exc}")
         raise
 

@@ -181,3 +181,45 @@ def test_image_train_and_data(app_page: Any, streamlit_url: str, page_errors: li
     expect(data_tab.get_by_test_id("stMetric").filter(has_text="training images")).to_contain_text("4,000")
     assert_no_errors(page, page_errors)
     full_page_screenshot(page, "image-data.png")
+
+
+def set_number(page: Any, label: str, value: int) -> None:
+    """Fill the number input whose label is exactly `label` and commit it on blur."""
+    box = page.get_by_test_id("stNumberInput").filter(
+        has=page.get_by_test_id("stWidgetLabel").filter(has_text=re.compile(rf"^{re.escape(label)}$"))
+    )
+    expect(box).to_have_count(1)
+    box.locator("input[type=number]").fill(str(value))
+    box.locator("input[type=number]").press("Tab")
+    expect(box.locator("input[type=number]")).to_have_value(str(value))
+
+
+def test_stop_training_discards_the_run(app_page: Any, streamlit_url: str, page_errors: list[str]) -> None:
+    page = app_page
+    page.goto(f"{streamlit_url}/image")
+    expect(page.get_by_role("heading", name="Image recognition", exact=True)).to_be_visible(timeout=LOAD_TIMEOUT_MS)
+    wait_idle(page)
+    models = page.get_by_test_id("stMultiSelect").filter(has_text="Models")
+    tags = models.locator("[data-tag]")
+    expect(tags.filter(has_text="Majority class")).to_be_visible(timeout=LOAD_TIMEOUT_MS)
+    for label in tags.all_inner_texts():
+        if label != "CNN":
+            models.get_by_role("button", name=f"Remove {label}", exact=True).click()
+    expect(tags).to_have_text(["CNN"])
+    page.get_by_test_id("stExpander").filter(has_text="Training (neural models)").locator("summary").click()
+    set_number(page, "epochs", 150)  # long enough that Stop comes first
+    set_number(page, "patience", 150)
+    page.get_by_role("button", name="Train", exact=True).click()
+
+    train_tab = page.get_by_role("tabpanel", name="Train & compare")
+    expect(train_tab.get_by_test_id("stProgress")).to_contain_text("CNN", timeout=LOAD_TIMEOUT_MS)
+    train_tab.get_by_role("button", name="Stop training").click()
+    expect(page.get_by_text("Training stopped; the unfinished run was discarded.")).to_be_visible(timeout=30_000)
+    wait_idle(page)
+    expect(train_tab.get_by_role("heading", name="Results", exact=True)).to_have_count(0)
+    assert_no_errors(page, page_errors)
+    # the stopped run is not offered as a saved run
+    page.get_by_role("tab", name="Saved runs", exact=True).click()
+    saved = page.get_by_role("tabpanel", name="Saved runs")
+    expect(saved).to_be_visible()
+    expect(saved.get_by_text("No saved image runs yet.").or_(saved.get_by_test_id("stSelectbox"))).to_be_visible()
