@@ -13,8 +13,10 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
+from bench.explain import explain_images
 from bench.runner import leaderboard_rows
 from bench.runs import RunStore
+from bench.tasks import get_task
 
 
 @st.cache_resource(show_spinner=False)
@@ -27,6 +29,62 @@ def run_store() -> RunStore:
 def load_report(run_id: str) -> dict[str, Any]:
     """A stored report, cached by run id (reports never change once finished)."""
     return run_store().load_report(run_id)
+
+
+@st.cache_data(show_spinner="Computing SHAP values ...", max_entries=64)
+def image_shap(run_id: str, model: str, task: str, dataset: str, seed: int, max_samples: int, index: int) -> dict:
+    """SHAP values of one test image for a stored model (the model and split are rebuilt from the run)."""
+    est = run_store().load_model(run_id, model)
+    split = get_task(task).datasets[dataset].loader(seed=seed, max_samples=max_samples)
+    out = explain_images(est, split.X_train, split.X_test[index : index + 1], seed=seed)
+    return {
+        "values": out["values"][0],  # (C, H, W, K)
+        "image": split.X_test[index],  # (C, H, W)
+        "true": int(split.y_test[index]),
+        "predicted": int(out["predicted"][0]),
+        "method": out["method"],
+    }
+
+
+def shap_section(report: dict[str, Any], key: str) -> None:
+    """Pick a model and a test image; show which pixels pushed the prediction up or down."""
+    models = [m for m in report["models"] if m["family"] == "neural" or m["name"] == "logreg"]
+    if not report.get("run_id") or not models:
+        st.info("SHAP explanations need a stored run with a neural model or logistic regression.")
+        return
+    labels = {m["name"]: m["label"] for m in models}
+    c1, c2 = st.columns(2)
+    name = c1.selectbox("Model to explain", list(labels), format_func=labels.get, key=f"{key}.shap_model")
+    n_test = report["split"]["test"]
+    index = int(c2.number_input(f"Test image (0 to {n_test - 1})", 0, n_test - 1, 0, key=f"{key}.shap_index"))
+    if not st.button("Explain", key=f"{key}.explain"):
+        return
+    try:
+        out = image_shap(
+            report["run_id"], name, report["task"], report["dataset"], int(report["seed"]),
+            int(report.get("train_config", {}).get("max_samples", 0)), index,
+        )  # fmt: skip
+    except Exception as exc:  # an explanation must never take the page down
+        st.error(f"Could not compute the explanation: {exc}")
+        return
+    classes = report["class_names"]
+    vals = out["values"].sum(0)  # over channels: (H, W, K)
+    shown = [("predicted", out["predicted"]), ("true", out["true"])]
+    cols = st.columns(3)
+    fig = px.imshow(out["image"][0], color_continuous_scale="gray_r", title="test image")
+    fig.update_layout(coloraxis_showscale=False, height=320)
+    cols[0].plotly_chart(fig, key=f"{key}.shap_img")
+    limit = float(np.abs(vals).max()) or 1.0
+    for col, (what, k) in zip(cols[1:], shown, strict=True):
+        fig = px.imshow(vals[:, :, k], color_continuous_scale="RdBu_r", zmin=-limit, zmax=limit,
+                        title=f"SHAP for {what} class: {classes[k]}")  # fmt: skip
+        fig.update_layout(height=320)
+        col.plotly_chart(fig, key=f"{key}.shap_{what}")
+    verdict = "correct" if out["predicted"] == out["true"] else "wrong"
+    st.caption(
+        f"{labels[name]} predicts {classes[out['predicted']]} (true: {classes[out['true']]}, {verdict}). "
+        f"Red pixels push towards the class, blue away. {out['method']}."
+    )
 
 
 def config_form(cls: type, defaults: Any, key: str, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -187,6 +245,8 @@ def show_report(report: dict[str, Any], key: str) -> None:
         st.dataframe(pd.DataFrame(model["errors"]["per_class"]), hide_index=True, key=f"{key}.errors")
         st.markdown("**Most confused pairs**")
         st.dataframe(pd.DataFrame(model["errors"]["most_confused"]), hide_index=True, key=f"{key}.pairs")
+    st.subheader("Explain a prediction (SHAP)")
+    shap_section(report, key)
     if report.get("comparisons"):
         st.subheader("Significance tests")
         st.dataframe(

@@ -119,3 +119,17 @@ def test_unavailable_dataset_is_disabled_with_reason(tmp_path, monkeypatch) -> N
     at.button(key="download").click().run()
     assert not at.exception
     assert any("offline" in e.value for e in at.error)
+
+
+def test_shap_explanation_of_a_trained_model() -> None:
+    at = fast(image_page(), ["cnn", "logreg"])
+    at.button(key="train").click().run()
+    assert not at.exception
+    at.number_input(key="image.result.shap_index").set_value(3)
+    at.button(key="image.result.explain").click().run()
+    assert not at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert any("GradientExplainer" in c.value for c in at.caption)
+    at.selectbox(key="image.result.shap_model").select("logreg")
+    at.button(key="image.result.explain").click().run()
+    assert any("LinearExplainer" in c.value for c in at.caption)
