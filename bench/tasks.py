@@ -129,7 +129,11 @@ IMAGE_TASK = TaskSpec(
             CNNConfig,
             _neural("cnn"),
             "Convolutional network: conv blocks then a dense head.",
-            dataset_defaults={"fashion-mnist": {"channels": 24}, "digits": {"channels": 16}},
+            dataset_defaults={
+                "mnist-5k": {"dropout": 0.5},
+                "fashion-mnist": {"channels": 24},
+                "digits": {"channels": 16},
+            },
         ),
         "mlp": ModelSpec(
             "mlp", "Deep MLP", "neural", MLPConfig, _neural("mlp"), "Plain fully connected network on flattened pixels."

@@ -27,7 +27,7 @@ class CNNConfig:
     channels: int = opt(32, "Channels of the first block (doubled in every further block)", min=1, max=256)
     kernel_size: int = opt(3, "Convolution kernel size (odd)", min=1, max=7)
     activation: str = opt("relu", "Activation function", choices=ACTIVATIONS)
-    dropout: float = opt(0.25, "Dropout before the dense head", min=0.0, max=0.9)
+    dropout: float = opt(0.25, "Dropout on the dense hidden layer", min=0.0, max=0.9)
     batch_norm: bool = opt(True, "Batch normalisation after each convolution")
     hidden: int = opt(128, "Units of the dense hidden layer", min=1, max=4096)
     pool_first: bool = opt(
@@ -91,11 +91,12 @@ class CNN(nn.Module):
             c, h, w = ch, h // 2, w // 2
             ch *= 2
         self.features = nn.Sequential(*blocks)
+        # dropout on the hidden units, not the flattened maps: 25x fewer random numbers per batch on 28x28 input
         self.head = nn.Sequential(
             nn.Flatten(),
-            nn.Dropout(cfg.dropout),
             nn.Linear(c * h * w, cfg.hidden),
             make_activation(cfg.activation),
+            nn.Dropout(cfg.dropout),
             nn.Linear(cfg.hidden, n_classes),
         )
 
