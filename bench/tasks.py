@@ -145,7 +145,6 @@ IMAGE_TASK = TaskSpec(
             classical.LogRegConfig,
             _sk("logreg"),
             "Multinomial logistic regression on standardised pixels.",
-            dataset_defaults={"fashion-mnist": {"max_train_samples": 20000}},
         ),
         "svm": ModelSpec(
             "svm",
@@ -154,7 +153,7 @@ IMAGE_TASK = TaskSpec(
             classical.SVMConfig,
             _sk("svm"),
             "Support vector machine with an RBF kernel.",
-            dataset_defaults={"fashion-mnist": {"max_train_samples": 10000}},
+            dataset_defaults={"fashion-mnist": {"C": 10.0, "max_train_samples": 30000}},
         ),
         "rf": ModelSpec(
             "rf",
