@@ -32,13 +32,24 @@ _SLOTS = threading.BoundedSemaphore(MAX_CONCURRENT_RUNS)
 SLOT_WAIT_SECONDS = 300.0
 
 
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def environment() -> dict[str, Any]:
     """Versions and hardware the numbers were measured on."""
     device = select_device()
     return {
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
-        "device": torch.cuda.get_device_name(0) if device.type == "cuda" else f"cpu ({platform.processor() or 'cpu'})",
+        "device": torch.cuda.get_device_name(0) if device.type == "cuda" else f"CPU ({_cpu_name()})",
         "python": platform.python_version(),
     }
 

@@ -84,29 +84,6 @@ def assert_no_errors(page: Any, page_errors: list[str]) -> None:
     assert not page_errors, f"uncaught JavaScript errors: {page_errors}"
 
 
-def test_home(app_page: Any, streamlit_url: str, page_errors: list[str]) -> None:
-    page = app_page
-    page.goto(streamlit_url)
-    expect(page.get_by_role("heading", name="NeuralBench", exact=True)).to_be_visible(timeout=LOAD_TIMEOUT_MS)
-    expect(page.get_by_role("heading", name="Data sources", exact=True)).to_be_visible(timeout=LOAD_TIMEOUT_MS)
-    expect(page.get_by_role("heading", name="Latest results", exact=True)).to_be_visible()
-    wait_idle(page)
-
-    # the data-sources table is the last dataframe on the page and lists every image dataset
-    sources = page.get_by_test_id("stDataFrame").last
-    expect(sources.get_by_test_id("data-grid-canvas")).to_be_visible(timeout=LOAD_TIMEOUT_MS)
-    rows = grid_rows(sources)
-    datasets = {r["dataset"] for r in rows}
-    assert {"MNIST-5k (bundled, 5,000 digits)", "scikit-learn digits (1,797, 8x8)"} <= datasets, rows
-    bundled = [r for r in rows if r["dataset"].startswith(("MNIST-5k", "scikit-learn"))]
-    assert all(r["available offline"] == "true" for r in bundled), rows
-    # the run store is the temporary one given to the server, never the repository's runs/ folder
-    expect(page.get_by_text("Runs are tracked with MLflow at")).to_contain_text("e2e-server")
-
-    assert_no_errors(page, page_errors)
-    full_page_screenshot(page, "home.png")
-
-
 def test_image_train_and_data(app_page: Any, streamlit_url: str, page_errors: list[str]) -> None:
     page = app_page
     page.goto(streamlit_url)
@@ -223,3 +200,27 @@ def test_stop_training_discards_the_run(app_page: Any, streamlit_url: str, page_
     saved = page.get_by_role("tabpanel", name="Saved runs")
     expect(saved).to_be_visible()
     expect(saved.get_by_text("No saved image runs yet.").or_(saved.get_by_test_id("stSelectbox"))).to_be_visible()
+
+
+def test_home(app_page: Any, streamlit_url: str, page_errors: list[str]) -> None:
+    """Runs last in this file, so the home page shows the leaderboard of the run trained above."""
+    page = app_page
+    page.goto(streamlit_url)
+    expect(page.get_by_role("heading", name="NeuralBench", exact=True)).to_be_visible(timeout=LOAD_TIMEOUT_MS)
+    expect(page.get_by_role("heading", name="Data sources", exact=True)).to_be_visible(timeout=LOAD_TIMEOUT_MS)
+    expect(page.get_by_role("heading", name="Latest results", exact=True)).to_be_visible()
+    wait_idle(page)
+
+    # the data-sources table is the last dataframe on the page and lists every image dataset
+    sources = page.get_by_test_id("stDataFrame").last
+    expect(sources.get_by_test_id("data-grid-canvas")).to_be_visible(timeout=LOAD_TIMEOUT_MS)
+    rows = grid_rows(sources)
+    datasets = {r["dataset"] for r in rows}
+    assert {"MNIST-5k (bundled, 5,000 digits)", "scikit-learn digits (1,797, 8x8)"} <= datasets, rows
+    bundled = [r for r in rows if r["dataset"].startswith(("MNIST-5k", "scikit-learn"))]
+    assert all(r["available offline"] == "true" for r in bundled), rows
+    # the run store is the temporary one given to the server, never the repository's runs/ folder
+    expect(page.get_by_text("Runs are tracked with MLflow at")).to_contain_text("e2e-server")
+
+    assert_no_errors(page, page_errors)
+    full_page_screenshot(page, "home.png")
