@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from bench.runner import environment, leaderboard_rows
+from bench.runner import environment
 from bench.tasks import REGISTRY
 from pages import ui
 
@@ -33,8 +33,10 @@ for name, task in REGISTRY.items():
         st.info(f"No finished {task.label.lower()} run yet: open its page and press Train.")
         continue
     report = ui.load_report(runs[0]["run_id"])
+    st.markdown(f"**{report['dataset']}**, seed {report['seed']}")
     ui.provenance(report)
-    st.dataframe(pd.DataFrame(leaderboard_rows(report)), hide_index=True, key=f"home.{name}")
+    ui.headline(report)
+    ui.leaderboard(report, f"home.{name}")
 
 st.header("Data sources")
 rows = []
