@@ -133,3 +133,15 @@ def test_shap_explanation_of_a_trained_model() -> None:
     at.selectbox(key="image.result.shap_model").select("logreg")
     at.button(key="image.result.explain").click().run()
     assert any("LinearExplainer" in c.value for c in at.caption)
+
+
+def test_home_shows_the_latest_stored_run() -> None:
+    from bench.runner import run_benchmark
+    from bench.runs import RunStore
+
+    run_benchmark("image", "digits", ["knn", "majority"], store=RunStore())
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    assert not at.exception
+    board = leaderboard(at)
+    assert "k-nearest neighbours" in set(board["model"])
+    assert any("digits" in m.value for m in at.markdown)
