@@ -241,8 +241,11 @@ def show_report(report: dict[str, Any], key: str) -> None:
         st.plotly_chart(confusion(model["metrics"]["confusion_matrix"], classes, f"{model['label']}: confusion matrix"),
                         key=f"{key}.cm")  # fmt: skip
     with right:
-        st.markdown("**False positives / negatives per class**")
-        st.dataframe(pd.DataFrame(model["errors"]["per_class"]), hide_index=True, key=f"{key}.errors")
+        st.markdown("**Per class: precision, recall, false positives / negatives**")
+        per_class = pd.DataFrame(model["errors"]["per_class"])
+        for metric in ("precision", "recall", "f1"):
+            per_class.insert(len(per_class.columns) - 2, metric, model["metrics"]["per_class"][metric])
+        st.dataframe(per_class, hide_index=True, key=f"{key}.errors")
         st.markdown("**Most confused pairs**")
         st.dataframe(pd.DataFrame(model["errors"]["most_confused"]), hide_index=True, key=f"{key}.pairs")
     st.subheader("Explain a prediction (SHAP)")

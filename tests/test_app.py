@@ -49,6 +49,8 @@ def test_image_page_fast_training_shows_leaderboard() -> None:
     assert set(board["model"]) == {"CNN", "Logistic regression", "Majority class"}
     assert board["accuracy"].between(0, 1).all()
     assert (board["ci_low"] <= board["accuracy"]).all() and (board["accuracy"] <= board["ci_high"]).all()
+    per_class = next(d.value for d in at.dataframe if "precision" in d.value.columns)
+    assert {"recall", "false_positives", "false_negatives"} <= set(per_class.columns) and len(per_class) == 10
     verdicts = [m.value for m in at.markdown if "McNemar" in m.value]
     assert verdicts, "the significance verdict must be shown in words"
     assert at.success or at.warning  # who won, said plainly
