@@ -163,6 +163,10 @@ def train_and_show(dataset: str, raw: dict[str, Any]) -> None:
         st.session_state["image.training"] = False
         st.error(f"Training aborted: {exc}")
         return
+    except Exception as exc:  # anything else: a message, never a traceback; the run was closed as FAILED
+        st.session_state["image.training"] = False
+        st.error(f"Training failed: {type(exc).__name__}: {exc}")
+        return
     # not in a `finally`: when Stop interrupts the script the flag must survive into the next run
     st.session_state["image.training"] = False
     stop_slot.empty()

@@ -147,3 +147,31 @@ def test_home_shows_the_latest_stored_run() -> None:
     board = leaderboard(at)
     assert "k-nearest neighbours" in set(board["model"])
     assert any("digits" in m.value for m in at.markdown)
+
+
+def test_nan_loss_is_reported_and_the_page_survives(monkeypatch) -> None:
+    """A diverging run aborts with a message (here forced by a NaN pixel in the training data)."""
+    import numpy as np
+
+    from data import images
+
+    real = images.load_mnist_5k
+
+    def poisoned(seed: int = 0, max_samples: int = 0):
+        split = real(seed=seed, max_samples=max_samples)
+        X = split.X_train.copy()
+        X[:100, 0, 0, 0] = np.nan  # some of these always land in the training part
+        split.X_train = X
+        return split
+
+    import dataclasses
+
+    from bench.tasks import IMAGE_TASK
+
+    spec = IMAGE_TASK.datasets["mnist-5k"]
+    monkeypatch.setitem(IMAGE_TASK.datasets, "mnist-5k", dataclasses.replace(spec, loader=poisoned))
+    at = fast(image_page(), ["mlp"])
+    at.number_input(key="train.batch_size").set_value(1024)  # the poisoned image is in the only batch
+    at.button(key="train").click().run()
+    assert not at.exception
+    assert any("loss became nan" in e.value for e in at.error), [e.value for e in at.error]
