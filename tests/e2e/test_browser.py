@@ -94,14 +94,8 @@ def test_image_train_and_data(app_page: Any, streamlit_url: str, page_errors: li
     wait_idle(page)
 
     # --- the form: a few fast models, the fast path and two epochs
-    models = page.get_by_test_id("stMultiSelect").filter(has_text="Models")
-    tags = models.locator("[data-tag]")
     expect(page.get_by_role("button", name="Train", exact=True)).to_be_visible(timeout=LOAD_TIMEOUT_MS)
-    expect(tags.filter(has_text="Majority class")).to_be_visible(timeout=LOAD_TIMEOUT_MS)
-    for label in tags.all_inner_texts():
-        if label not in FAST_MODELS:
-            models.get_by_role("button", name=f"Remove {label}", exact=True).click()
-    expect(tags).to_have_text(FAST_MODELS)
+    keep_models(page, FAST_MODELS)
 
     samples = page.locator(".st-key-max_samples input[type=number]")
     samples.fill(str(FAST_SAMPLES))
@@ -109,13 +103,7 @@ def test_image_train_and_data(app_page: Any, streamlit_url: str, page_errors: li
     expect(samples).to_have_value(str(FAST_SAMPLES))
 
     page.get_by_test_id("stExpander").filter(has_text="Training (neural models)").locator("summary").click()
-    epochs = page.get_by_test_id("stNumberInput").filter(
-        has=page.get_by_test_id("stWidgetLabel").filter(has_text=re.compile(r"^epochs$"))
-    )
-    expect(epochs).to_have_count(1)
-    epochs.locator("input[type=number]").fill(str(FAST_EPOCHS))
-    epochs.locator("input[type=number]").press("Tab")
-    expect(epochs.locator("input[type=number]")).to_have_value(str(FAST_EPOCHS))
+    set_number(page, "epochs", FAST_EPOCHS)
 
     page.get_by_role("button", name="Train", exact=True).click()
 
@@ -160,6 +148,17 @@ def test_image_train_and_data(app_page: Any, streamlit_url: str, page_errors: li
     full_page_screenshot(page, "image-data.png")
 
 
+def keep_models(page: Any, keep: list[str]) -> None:
+    """Remove every model from the form's multiselect except `keep` (the defaults include them all)."""
+    models = page.get_by_test_id("stMultiSelect").filter(has_text="Models")
+    tags = models.locator("[data-tag]")
+    expect(tags.filter(has_text="Majority class")).to_be_visible(timeout=LOAD_TIMEOUT_MS)
+    for label in tags.all_inner_texts():
+        if label not in keep:
+            models.get_by_role("button", name=f"Remove {label}", exact=True).click()
+    expect(tags).to_have_text(keep)
+
+
 def set_number(page: Any, label: str, value: int) -> None:
     """Fill the number input whose label is exactly `label` and commit it on blur."""
     box = page.get_by_test_id("stNumberInput").filter(
@@ -176,13 +175,7 @@ def test_stop_training_discards_the_run(app_page: Any, streamlit_url: str, page_
     page.goto(f"{streamlit_url}/image")
     expect(page.get_by_role("heading", name="Image recognition", exact=True)).to_be_visible(timeout=LOAD_TIMEOUT_MS)
     wait_idle(page)
-    models = page.get_by_test_id("stMultiSelect").filter(has_text="Models")
-    tags = models.locator("[data-tag]")
-    expect(tags.filter(has_text="Majority class")).to_be_visible(timeout=LOAD_TIMEOUT_MS)
-    for label in tags.all_inner_texts():
-        if label != "CNN":
-            models.get_by_role("button", name=f"Remove {label}", exact=True).click()
-    expect(tags).to_have_text(["CNN"])
+    keep_models(page, ["CNN"])
     page.get_by_test_id("stExpander").filter(has_text="Training (neural models)").locator("summary").click()
     set_number(page, "epochs", 150)  # long enough that Stop comes first
     set_number(page, "patience", 150)
