@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--epochs", type=int, default=0, help="override the dataset's default epochs")
         p.add_argument("--max-samples", type=int, default=0, help="fast path: cap the training samples")
+        p.add_argument("--repeats", type=int, default=1, help="seeds per seed-dependent model (spread over seeds)")
         p.add_argument(
             "--set", action="append", default=[], metavar="MODEL.FIELD=VALUE",
             help="override one config field, e.g. --set svm.max_train_samples=0 --set cnn.channels=32",
@@ -88,20 +89,25 @@ def main(argv: list[str] | None = None) -> int:
         report = run_benchmark(
             args.task, args.dataset, models, seed=args.seed, configs=configs, train_config=tcfg,
             max_samples=args.max_samples, store=None if args.no_store else RunStore(), on_event=on_event,
+            repeats=args.repeats,
         )  # fmt: skip
     except (ConfigError, DatasetUnavailable, TrainingAborted, TrainingCancelled) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"{report['task']} / {report['dataset']}  seed {report['seed']}  split {report['split']}")
     print(f"data: {report['data_source']}")
-    header = f"{'model':24} {'family':10} {'accuracy':>8} {'95% CI':>15} {'macro-F1':>8} {'train s':>8} {'ms/1k':>8} {'params':>10}"
+    header = (
+        f"{'model':24} {'family':10} {'accuracy':>8} {'95% CI':>15} {'macro-F1':>8} {'train s':>8} {'ms/1k':>8} "
+        f"{'params':>10} {'seeds: mean ± sd':>18}"
+    )
     print(header)
     print("-" * len(header))
     for r in leaderboard_rows(report):
         ci = f"[{r['ci_low']:.3f},{r['ci_high']:.3f}]"
         print(
             f"{r['model']:24} {r['family']:10} {r['accuracy']:8.4f} {ci:>15} {r['macro_f1']:8.4f} "
-            f"{r['train_s']:8.2f} {r['predict_ms_per_1k']:8.1f} {r['params']:10d}"
+            f"{r['train_s']:8.2f} {r['predict_ms_per_1k']:8.1f} {r['params']:10d} "
+            + (f"{r['seed_mean']:.4f} ± {r['seed_sd']:.4f} (n={r['seeds']})" if r["seed_sd"] is not None else "")
         )
     for c in report["comparisons"]:
         print(c["verdict"])

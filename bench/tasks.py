@@ -29,6 +29,11 @@ class ModelSpec:
     # dataset name -> config overrides (e.g. an SVM training subset on a large dataset)
     dataset_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
 
+    @property
+    def seed_dependent(self) -> bool:
+        """Whether retraining with another seed can change the model (repeats are worth running)."""
+        return self.family == "neural" or self.name == "rf"
+
     def default_config(self, dataset: str) -> Any:
         """The config this model uses on `dataset` unless the user changes it."""
         return self.config_cls(**self.dataset_defaults.get(dataset, {}))

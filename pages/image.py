@@ -76,8 +76,15 @@ def settings_form(dataset: str) -> tuple[bool, dict[str, Any]]:
         raw["models"] = st.multiselect(
             "Models", list(labels), default=list(TASK.default_models), format_func=labels.get, key="models"
         )
-        c1, c2 = st.columns(2)
+        c1, c2, c3 = st.columns(3)
         raw["seed"] = int(c1.number_input("Seed", value=0, min_value=0, step=1, key="seed"))
+        raw["repeats"] = int(
+            c3.number_input(
+                "Seeds per model", value=1, min_value=1, max_value=10, step=1, key="repeats",
+                help="Retrain the neural nets and the random forest with seeds seed, seed+1, ... on the same "
+                "split and show the spread of their test accuracy.",
+            )
+        )  # fmt: skip
         raw["max_samples"] = int(
             c2.number_input(
                 "Fast path: training samples (0 = all)", value=0, min_value=0, step=100, key="max_samples",
@@ -152,7 +159,7 @@ def train_and_show(dataset: str, raw: dict[str, Any]) -> None:
         with st.status("Training ...", expanded=False) as status:
             report = run_benchmark(
                 "image", dataset, raw["models"], seed=raw["seed"], configs=configs, train_config=tcfg,
-                max_samples=raw["max_samples"], store=ui.run_store(), on_event=on_event,
+                max_samples=raw["max_samples"], store=ui.run_store(), on_event=on_event, repeats=raw["repeats"],
             )  # fmt: skip
             status.update(label="Training complete", state="complete")
     except (ConfigError, DatasetUnavailable) as exc:

@@ -134,6 +134,8 @@ def leaderboard(report: dict[str, Any], key: str) -> None:
             "predict_ms_per_1k": st.column_config.NumberColumn("predict ms / 1k", format="%.1f"),
             "params": st.column_config.NumberColumn("parameters", help="weights, or stored values for kNN / SVM"),
             "train_samples": st.column_config.NumberColumn("train samples"),
+            "seed_mean": st.column_config.NumberColumn("mean over seeds", format="%.4f"),
+            "seed_sd": st.column_config.NumberColumn("sd over seeds", format="%.4f"),
         },
     )
 
@@ -225,6 +227,15 @@ def show_report(report: dict[str, Any], key: str) -> None:
     headline(report)
     leaderboard(report, key)
     st.plotly_chart(accuracy_bars(report), key=f"{key}.bars")
+    seeds = [
+        {"model": m["label"], "seed": r["seed"], "accuracy": r["accuracy"]}
+        for m in report["models"]
+        for r in m["metrics"].get("seed_runs", [])
+    ]
+    if len(seeds) > len(report["models"]):
+        fig = px.strip(pd.DataFrame(seeds), x="model", y="accuracy", hover_data=["seed"],
+                       title="Test accuracy over seeds (same split; one dot per seed)")  # fmt: skip
+        st.plotly_chart(fig, key=f"{key}.seeds")
     hist = history_frame(report)
     if not hist.empty:
         st.subheader("Accuracy by epoch")

@@ -175,3 +175,13 @@ def test_nan_loss_is_reported_and_the_page_survives(monkeypatch) -> None:
     at.button(key="train").click().run()
     assert not at.exception
     assert any("loss became nan" in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_seeds_per_model_show_their_spread() -> None:
+    at = fast(image_page(), ["mlp", "logreg"])
+    at.number_input(key="repeats").set_value(2)
+    at.button(key="train").click().run()
+    assert not at.exception
+    board = leaderboard(at).set_index("model")
+    assert board.loc["Deep MLP", "seeds"] == 2 and board.loc["Deep MLP", "seed_sd"] >= 0
+    assert board.loc["Logistic regression", "seeds"] == 1  # deterministic: not repeated

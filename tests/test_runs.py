@@ -144,3 +144,24 @@ def test_cli_config_overrides(tmp_path) -> None:
 def test_cli_bad_overrides_are_refused(bad, capsys) -> None:
     assert cli_main(["image", "--models", "knn", "--set", bad, "--no-store"]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_repeats_measure_the_spread_over_seeds(tmp_path) -> None:
+    out = tmp_path / "r.json"
+    code = cli_main(["image", "--dataset", "digits", "--models", "mlp,rf,knn", "--epochs", "3", "--repeats", "3",
+                     "--set", "rf.n_estimators=20", "--no-store", "--json", str(out)])  # fmt: skip
+    assert code == 0
+    by = {m["name"]: m["metrics"] for m in json.loads(out.read_text())["models"]}
+    for name in ("mlp", "rf"):  # seed-dependent: three seeds, the first is the reported model
+        runs = by[name]["seed_runs"]
+        assert [r["seed"] for r in runs] == [0, 1, 2]
+        assert runs[0]["accuracy"] == by[name]["accuracy"]
+        accs = np.array([r["accuracy"] for r in runs])
+        assert by[name]["accuracy_seed_sd"] == pytest.approx(accs.std(ddof=1))
+        assert by[name]["accuracy_seed_mean"] == pytest.approx(accs.mean())
+    assert len(by["knn"]["seed_runs"]) == 1 and by["knn"]["accuracy_seed_sd"] is None  # deterministic
+
+
+def test_repeats_are_bounded() -> None:
+    with pytest.raises(ConfigError, match="repeats"):
+        run_benchmark("image", "digits", ["majority"], repeats=50)
