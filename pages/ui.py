@@ -263,9 +263,11 @@ def show_report(report: dict[str, Any], key: str) -> None:
     shap_section(report, key)
     if report.get("comparisons"):
         st.subheader("Significance tests")
-        st.dataframe(
-            pd.DataFrame(report["comparisons"])[["a", "b", "test", "p_value", "a_only_correct", "b_only_correct"]],
-            hide_index=True, key=f"{key}.tests",
+        tests = pd.DataFrame(report["comparisons"])
+        tests = tests[["a_label", "b_label", "test", "p_value", "a_only_correct", "b_only_correct"]].rename(
+            columns={"a_label": "model A", "b_label": "model B", "a_only_correct": "only A right",
+                     "b_only_correct": "only B right"}
         )  # fmt: skip
+        st.dataframe(tests, hide_index=True, key=f"{key}.tests")
         for c in report["comparisons"]:
             st.markdown(f"- {c['verdict']}")

@@ -131,6 +131,13 @@ def test_image_train_and_data(app_page: Any, streamlit_url: str, page_errors: li
     assert rows[-1]["model"] == "Majority class", rows
     expect(train_tab.get_by_role("heading", name="Accuracy by epoch")).to_be_visible()
 
+    # --- SHAP: explain the first test image with the CNN (the default model to explain)
+    train_tab.get_by_role("button", name="Explain", exact=True).click()
+    expect(train_tab.get_by_text("Red pixels push towards the class")).to_be_visible(timeout=LOAD_TIMEOUT_MS)
+    expect(train_tab.get_by_text("GradientExplainer")).to_be_visible()
+    wait_idle(page)
+    assert_no_errors(page, page_errors)
+
     # collapse the settings again so the screenshot shows the results, not the form
     page.get_by_test_id("stExpander").filter(has_text="Training (neural models)").locator("summary").click()
     full_page_screenshot(page, "image.png")
