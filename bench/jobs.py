@@ -349,6 +349,7 @@ class LocalProcessExecutor(Executor):
         self._wake_r, self._wake_w = multiprocessing.Pipe(duplex=False)
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._warmed = False
 
     # --- interface -------------------------------------------------------------------------------------
     def submit(self, request: Any, *, store: RunStore | bool | None = True, target: Target | None = None) -> LocalJob:
@@ -377,8 +378,9 @@ class LocalProcessExecutor(Executor):
     def warm_up(self) -> None:
         """Start the forkserver (it imports the engine once, tens of seconds on 2 busy cores) in the background,
         so that the first job starts as fast as the next ones (about 0.3 s)."""
-        if self._ctx.get_start_method() != "forkserver":
+        if self._ctx.get_start_method() != "forkserver" or self._warmed:
             return
+        self._warmed = True
         from multiprocessing import forkserver
 
         threading.Thread(target=forkserver.ensure_running, name="neuralbench-forkserver", daemon=True).start()
@@ -430,15 +432,15 @@ class LocalProcessExecutor(Executor):
         proc.start()
         writer.close()  # the child holds its own copy; EOF on the reader then means the child is gone
         job.process, job.conn = proc, reader
-        with job._s.cond:
-            job._s.status = RUNNING
-            job._s.cond.notify_all()
 
     def _monitor(self) -> None:
         while True:
             with self._lock:
                 while self._queue and len(self._running) < self.max_concurrent:
                     job = self._queue.popleft()
+                    with job._s.cond:  # "queued" means "in the queue": no gap without a status or a position
+                        job._s.status = RUNNING
+                        job._s.cond.notify_all()
                     try:
                         self._start(job)
                     except Exception:  # could not start a process: the job fails, the server goes on
