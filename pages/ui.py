@@ -27,6 +27,8 @@ from bench.evaluate import (  # noqa: F401  (re-exported: the one format per qua
     fmt_seconds,
 )
 from bench.explain import explain_images
+from bench.runner import headline as engine_headline
+from bench.runner import leaderboard_rows
 from bench.runs import RunStore
 from bench.settings import describe_settings, report_kind
 from bench.tasks import REGISTRY, get_task
@@ -178,13 +180,8 @@ def describe_config(cls: type, values: dict[str, Any] | Any) -> str:
 
 
 def headline_of(report: dict[str, Any]) -> dict[str, str]:
-    """{"level", "text"} of a report, from its task's evaluator."""
-    from bench.evaluate import classification_headline
-
-    evaluator = _evaluator(report)
-    if evaluator is not None and hasattr(evaluator, "headline"):
-        return evaluator.headline(report)
-    return classification_headline(report)
+    """{"level", "text"} of a report, worded by its task's evaluator."""
+    return engine_headline(report)
 
 
 def headline(report: dict[str, Any]) -> None:
@@ -210,21 +207,9 @@ COLUMNS: dict[str, dict[str, Any]] = {
 HIDDEN = ("ci_low", "ci_high", "seed_mean", "seed_sd", "seeds", "score", "name")
 
 
-def _evaluator(report: dict[str, Any]) -> Any:
-    try:
-        return getattr(get_task(report.get("task", "")), "evaluator", None)
-    except KeyError:
-        return None
-
-
 def leaderboard_frame(report: dict[str, Any]) -> pd.DataFrame:
     """The leaderboard rows of a report as a table, best first (by the mean over seeds when there are several)."""
-    from bench.evaluate import classification_leaderboard_rows
-
-    evaluator = _evaluator(report)
-    if evaluator is not None and hasattr(evaluator, "leaderboard_rows"):
-        return pd.DataFrame(evaluator.leaderboard_rows(report))
-    return pd.DataFrame(classification_leaderboard_rows(report))
+    return pd.DataFrame(leaderboard_rows(report))
 
 
 def leaderboard(report: dict[str, Any], key: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
-from bench.runner import run_benchmark
+from tests.helpers import bench_run
 from tests.test_app import APP, image_page, leaderboard
 
 
@@ -64,8 +64,8 @@ def test_saved_run_label_and_home_reference_run() -> None:
     from bench.runs import RunStore
 
     store = RunStore()
-    full = run_benchmark("image", "digits", ["knn", "majority"], store=store)
-    fast = run_benchmark("image", "digits", ["knn", "majority"], max_samples=100, store=store)
+    full = bench_run("image", "digits", ["knn", "majority"], store=store)
+    fast = bench_run("image", "digits", ["knn", "majority"], max_samples=100, store=store)
     at = image_page()
     labels = at.selectbox(key="saved_run").options
     mine = next(label for label in labels if full["run_id"][:8] in label)

@@ -6,10 +6,10 @@ import dataclasses
 
 import pytest
 
-from bench.runner import run_benchmark
 from bench.settings import describe_settings, flat_settings, report_kind, run_kind, settings_diff
 from bench.tasks import IMAGE_TASK
 from data.images import fast_path_note
+from tests.helpers import bench_run
 
 
 @pytest.mark.parametrize("dataset", list(IMAGE_TASK.datasets))
@@ -31,7 +31,7 @@ def test_fast_path_keeps_the_whole_test_split_and_says_so(dataset: str) -> None:
 
 
 def test_report_states_the_fast_path() -> None:
-    report = run_benchmark("image", "digits", ["majority"], max_samples=5)
+    report = bench_run("image", "digits", ["majority"], max_samples=5)
     assert report["split"]["test"] == 360  # the whole 20% test split of 1,797 digits
     assert report["split"]["train"] == 20
     assert "fast path: 20 of 1,437 training images (stratified), raised from the 5 requested" in report["split_note"]
@@ -85,7 +85,7 @@ def test_training_settings_do_not_matter_without_a_neural_model() -> None:
 
 def test_flat_settings_match_the_logged_params() -> None:
     """A report flattened gives the same text the run store logs as params (so both paths agree)."""
-    report = run_benchmark("image", "digits", ["knn"], max_samples=100)
+    report = bench_run("image", "digits", ["knn"], max_samples=100)
     flat = flat_settings(report)
     assert flat["train.max_samples"] == "100" and flat["knn.n_neighbors"] == "3"
     assert report_kind(report)["summary"] == "fast path (100 training samples)"
