@@ -65,12 +65,12 @@ class NeuralClassifier:
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Class probabilities, shape (N, K)."""
-        logits = torch.from_numpy(predict_logits(self.model_, X, bf16=self.train_config.bf16))
+        logits = torch.from_numpy(predict_logits(self.model_, X))
         return torch.softmax(logits, 1).numpy()
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Predicted class indices, shape (N,)."""
-        return predict_logits(self.model_, X, bf16=self.train_config.bf16).argmax(1)
+        return predict_logits(self.model_, X).argmax(1)
 
     @property
     def n_params(self) -> int:
