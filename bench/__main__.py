@@ -17,7 +17,7 @@ from bench.runner import leaderboard_rows, run_benchmark
 from bench.tasks import REGISTRY, TaskSpec
 from bench.train import TrainingAborted, TrainingCancelled
 from data.images import DatasetUnavailable
-from models.config import ConfigError
+from models.config import PRECISIONS, ConfigError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--set", action="append", default=[], metavar="MODEL.FIELD=VALUE",
             help="override one config field, e.g. --set svm.max_train_samples=0 --set cnn.channels=32",
+        )  # fmt: skip
+        p.add_argument(
+            "--precision", choices=PRECISIONS, default=None,
+            help="neural nets: auto = measured per machine (default), or force fp32 / bf16 autocast",
         )  # fmt: skip
         p.add_argument("--json", type=Path, help="write the report here")
         p.add_argument("--no-store", action="store_true", help="do not record the run in the MLflow store")
@@ -78,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         tcfg = spec.datasets[args.dataset].default_train_config(args.seed)
         if args.epochs:
             tcfg = dataclasses.replace(tcfg, epochs=args.epochs)  # re-validated by __post_init__
+        if args.precision:
+            tcfg = dataclasses.replace(tcfg, precision=args.precision)
 
         def on_event(kind: str, payload: dict) -> None:
             if kind == "model_start":
@@ -96,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"{report['task']} / {report['dataset']}  seed {report['seed']}  split {report['split']}")
     print(f"data: {report['data_source']}")
+    print(f"execution: {report.get('environment', {}).get('execution', '?')}")
     header = (
         f"{'model':24} {'family':10} {'accuracy':>8} {'95% CI':>15} {'macro-F1':>8} {'train s':>8} {'ms/1k':>8} "
         f"{'params':>10} {'seeds: mean ± sd':>18}"

@@ -41,6 +41,7 @@ MAX_AGE_DAYS = 30  # older cached choices are measured again (drivers, BIOS, nei
 ROOT = Path(__file__).resolve().parent.parent
 
 Timer = Callable[[], float]
+_RECENT: dict[str, Plan] = {}  # workload key -> the plan last resolved in this process (for reports)
 
 
 @dataclass(frozen=True)
@@ -434,13 +435,15 @@ def resolve_plan(
     """
     device = xb.device
     image = xb.dim() == 4
+    work = workload_key(model, xb, len(xb))
     forced = setting_override(precision)
     if forced != "auto":
-        return Plan(Candidate(forced, image, torch.get_num_threads()), "setting")
+        _RECENT[work] = Plan(Candidate(forced, image, torch.get_num_threads()), "setting")
+        return _RECENT[work]
     machine = machine_key(device)
-    work = workload_key(model, xb, len(xb))
     cached = load_cached(machine, work, path)
     if cached is not None:
+        _RECENT[work] = cached
         return cached
     cands = candidates_for(device, image)
     skip: dict[Candidate, str] = {}
@@ -452,4 +455,20 @@ def resolve_plan(
     with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
         plan = calibrate(cands, training_step_factory(model, xb, yb, loss_fn, prepare), timer=timer, skip=skip)
     save_cached(machine, work, plan, path)
+    _RECENT[work] = plan
     return plan
+
+
+def execution_summary() -> str:
+    """One line for the environment panel and reports: the override, or the paths used in this process,
+    or this machine's cached choices."""
+    env = os.environ.get("NEURALBENCH_PRECISION", "").strip().lower()
+    head = f"{env} forced by NEURALBENCH_PRECISION" if env in ("fp32", "bf16") else "auto: measured per model"
+    plans = dict(_RECENT)
+    if not plans:
+        with contextlib.suppress(Exception):
+            plans = {k: Plan.from_dict(v) for k, v in cached_plans().items()}
+    if not plans:
+        return f"{head} (nothing measured yet on this machine)"
+    parts = [f"{k.split('|')[0]} batch {k.rsplit('=', 1)[-1]}: {p.describe()}" for k, p in list(plans.items())[-4:]]
+    return f"{head}; " + "; ".join(parts)

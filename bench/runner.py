@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from bench.calibrate import execution_summary
 from bench.evaluate import classification_metrics, error_analysis, mcnemar_test, significance_verdict, timed_predict
 from bench.runs import RunStore
 from bench.tasks import get_task
@@ -51,6 +52,7 @@ def environment() -> dict[str, Any]:
         "threads": torch.get_num_threads(),
         "device": torch.cuda.get_device_name(0) if device.type == "cuda" else f"CPU ({_cpu_name()})",
         "python": platform.python_version(),
+        "execution": execution_summary(),  # precision / layout / threads as measured (bench.calibrate)
     }
 
 

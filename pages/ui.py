@@ -218,6 +218,7 @@ def provenance(report: dict[str, Any]) -> None:
         f"(train {split['train']}, validation {split['val']}, test {split['test']}) · seed {report['seed']} · "
         f"run {report.get('run_id') or 'not stored'} · {report.get('created_at', '')} · "
         f"torch {env.get('torch', '?')} on {env.get('device', '?')}, {env.get('threads', '?')} threads"
+        + (f" · execution: {env['execution']}" if env.get("execution") else "")
     )
 
 
