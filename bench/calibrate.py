@@ -427,8 +427,10 @@ def resolve_plan(
     prepare: Callable[[torch.Tensor], torch.Tensor] = lambda x: x,
     timer: Timer = time.perf_counter,
     path: Path | None = None,
+    refresh: bool = False,
 ) -> Plan:
-    """The execution plan for training `model` on batches like `xb`: setting, cache, or a fresh calibration.
+    """The execution plan for training `model` on batches like `xb`: setting, cache, or a fresh calibration
+    (`refresh` measures again even when cached, and caches the new result).
 
     With a forced precision ("fp32"/"bf16") nothing is measured: that precision, channels-last for image
     batches (the layout oneDNN and cuDNN convolutions prefer), torch's thread count.
@@ -441,7 +443,7 @@ def resolve_plan(
         _RECENT[work] = Plan(Candidate(forced, image, torch.get_num_threads()), "setting")
         return _RECENT[work]
     machine = machine_key(device)
-    cached = load_cached(machine, work, path)
+    cached = None if refresh else load_cached(machine, work, path)
     if cached is not None:
         _RECENT[work] = cached
         return cached

@@ -208,13 +208,14 @@ def train(
     y_val: np.ndarray | None = None,
     objective: str = "classification",
     callbacks: Sequence[Callback] = (),
+    plan: Plan | None = None,
 ) -> list[EpochRecord]:
     """Train `model` in place with AdamW/Adam/SGD and a one-cycle schedule; return the per-epoch history.
 
     objective: "classification" (cross-entropy on integer labels) or "regression" (MSE on floats).
     X: float32 features/images, uint8 images (scaled to [0, 1] per batch) or integer token ids (kept int64).
     The execution path (cfg.precision, layout, threads) is resolved by `bench.calibrate.resolve_plan` and
-    recorded as `model.execution_plan` (predictions then use it too).
+    recorded as `model.execution_plan` (predictions then use it too); `plan` imposes one (benchmarks).
     Raises TrainingAborted on a non-finite loss, TrainingCancelled when a callback cancels.
     """
     device = select_device()
@@ -234,7 +235,8 @@ def train(
     else:
         loss_fn = F.mse_loss
     # measured before seeding: calibration runs on private copies under a forked random state anyway
-    plan = resolve_plan(model, Xt[:bs], yt[:bs], loss_fn, cfg.precision, prepare=scale_inputs)
+    if plan is None:
+        plan = resolve_plan(model, Xt[:bs], yt[:bs], loss_fn, cfg.precision, prepare=scale_inputs)
     model.execution_plan = plan
     seed_everything(cfg.seed)
     if Xt.dim() == 4 and plan.candidate.channels_last:  # NHWC: often the fast layout for oneDNN / cuDNN
