@@ -209,6 +209,7 @@ def train(
     objective: str = "classification",
     callbacks: Sequence[Callback] = (),
     plan: Plan | None = None,
+    order: Callable[[torch.Generator], torch.Tensor] | None = None,
 ) -> list[EpochRecord]:
     """Train `model` in place with AdamW/Adam/SGD and a one-cycle schedule; return the per-epoch history.
 
@@ -216,6 +217,8 @@ def train(
     X: float32 features/images, uint8 images (scaled to [0, 1] per batch) or integer token ids (kept int64).
     The execution path (cfg.precision, layout, threads) is resolved by `bench.calibrate.resolve_plan` and
     recorded as `model.execution_plan` (predictions then use it too); `plan` imposes one (benchmarks).
+    order(generator) -> permutation of range(len(X)) sets each epoch's sample order (e.g. length
+    bucketing); the default is a fresh random permutation.
     Raises TrainingAborted on a non-finite loss, TrainingCancelled when a callback cancels.
     """
     device = select_device()
@@ -249,7 +252,7 @@ def train(
     autocast = plan.autocast
     with num_threads(plan.candidate.threads):
         return _train_loop(
-            model, Xt, yt, Xv, yv, cfg, classify, loss_fn, autocast, plan, bs, steps, callbacks
+            model, Xt, yt, Xv, yv, cfg, classify, loss_fn, autocast, plan, bs, steps, callbacks, order
         )  # fmt: skip
 
 
@@ -267,6 +270,7 @@ def _train_loop(
     bs: int,
     steps: int,
     callbacks: Sequence[Callback],
+    order: Callable[[torch.Generator], torch.Tensor] | None,
 ) -> list[EpochRecord]:
     device = Xt.device
     n = len(Xt)
@@ -290,7 +294,7 @@ def _train_loop(
             state.epoch, state.batch = epoch, 0
             t0 = time.perf_counter()
             model.train()
-            perm = torch.randperm(n, generator=gen).to(device)
+            perm = (order(gen) if order is not None else torch.randperm(n, generator=gen)).to(device)
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), device=device, dtype=torch.long)
             for b in range(steps):

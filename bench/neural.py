@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from torch import nn
 
 from bench.train import Callback, EarlyStopping, EpochRecord, predict_logits, seed_everything, train
 from models.config import ConfigError, TrainConfig, config_from_dict
+from models.io import atomic_write
 from models.nets import CNN, MLP, CNNConfig, MLPConfig
 
 ARCHITECTURES: dict[str, tuple[type, type]] = {"cnn": (CNN, CNNConfig), "mlp": (MLP, MLPConfig)}
@@ -53,8 +52,9 @@ class NeuralClassifier:
             X, X_val, y, y_val = train_test_split(X, y, test_size=n_val, random_state=cfg.seed, stratify=strat)
         self.n_train_, self.n_val_ = len(y), 0 if y_val is None else len(y_val)
         self.model_ = self._build(self.in_shape_, self.n_classes_)
-        self.model_.norm.mean.fill_(float(X.mean()))
-        self.model_.norm.std.fill_(float(X.std()) or 1.0)
+        scale = 1 / 255 if X.dtype == np.uint8 else 1.0  # uint8 images are scaled to [0, 1] by the loop
+        self.model_.norm.mean.fill_(float(X.mean()) * scale)
+        self.model_.norm.std.fill_(float(X.std()) * scale or 1.0)
         cbs = list(callbacks)
         if X_val is not None:
             cbs.insert(0, EarlyStopping(cfg.patience))
@@ -92,8 +92,8 @@ class NeuralClassifier:
             "n_classes": self.n_classes_,
         }
         state = {k: v.detach().cpu().contiguous() for k, v in self.model_.state_dict().items()}
-        _atomic_write(folder / "model.safetensors", lambda p: save_file(state, p))
-        _atomic_write(folder / "config.json", lambda p: Path(p).write_text(json.dumps(meta, indent=2)))
+        atomic_write(folder / "model.safetensors", lambda p: save_file(state, p))
+        atomic_write(folder / "config.json", lambda p: Path(p).write_text(json.dumps(meta, indent=2)))
 
     @classmethod
     def load(cls, folder: str | Path) -> NeuralClassifier:
@@ -115,15 +115,3 @@ class NeuralClassifier:
         est.model_.eval()
         est.history_ = []
         return est
-
-
-def _atomic_write(path: Path, write: Any) -> None:
-    """Write via a temp file in the same folder, then os.replace: a crash never leaves half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
