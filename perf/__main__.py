@@ -21,7 +21,7 @@ from collections.abc import Callable
 import torch
 
 from bench.calibrate import cpu_name
-from perf.measure import PerfSettings, run_benchmarks
+from perf.measure import PerfSettings, measure_calibration, measure_compile, run_benchmarks
 from perf.report import RESULTS_PATH, Result, format_table, summary, write_json
 from perf.workload import Workload, load_fashion_full, load_workload
 
@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--sections", default=",".join(OPTIONAL_SECTIONS), help="optional sections to run (comma list; '' for none)"
     )
+    ap.add_argument("--compile", action="store_true", help="also measure torch.compile (its compile time included)")
     ap.add_argument("--out", default=str(RESULTS_PATH), help="where to write the JSON results")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
     ap.add_argument("--seed", type=int, default=0)
@@ -83,6 +84,12 @@ def main(argv: list[str] | None = None) -> int:
         if fashion is None:
             print("Fashion-MNIST is not installed here (make system-data): its section is skipped", flush=True)
     results = run_benchmarks(work, settings, log=True, fashion=fashion)
+    if args.compile:
+        print("torch.compile of the product CNN in the chosen path ...", flush=True)
+        try:
+            results += measure_compile(work, measure_calibration(work, seed=args.seed, refresh=False), seed=args.seed)
+        except Exception as exc:  # no C++ compiler, unsupported platform...
+            print(f"torch.compile could not run here: {type(exc).__name__}: {exc}", flush=True)
 
     def log(msg: str) -> None:
         print(msg, flush=True)

@@ -118,13 +118,16 @@ def fp32_eager() -> Plan:
     return Plan(Candidate("fp32", False, torch.get_num_threads()), "fp32 eager baseline")
 
 
-def measure_calibration(work: Workload, cfg: CNNConfig | None = None, batch: int = PRODUCT_BATCH, seed: int = 0) -> Plan:
-    """A fresh calibration of the product CNN on this workload (cached afterwards, so the trainings use it)."""
+def measure_calibration(
+    work: Workload, cfg: CNNConfig | None = None, batch: int = PRODUCT_BATCH, seed: int = 0, refresh: bool = True
+) -> Plan:
+    """A fresh calibration of the product CNN on this workload (cached afterwards, so the trainings use it);
+    refresh=False: the cached one where there is one."""
     model = make_cnn(work, cfg, seed=seed).to(select_device())
     n = min(batch, len(work.y_train))
     device = select_device()
     xb, yb = as_input_tensor(work.X_train[:n], device), torch.as_tensor(work.y_train[:n], device=device)
-    return resolve_plan(model, xb, yb, F.cross_entropy, "auto", prepare=scale_inputs, refresh=True)
+    return resolve_plan(model, xb, yb, F.cross_entropy, "auto", prepare=scale_inputs, refresh=refresh)
 
 
 def measure_throughput(work: Workload, rounds: int = 5, seed: int = 0) -> Throughput:
@@ -381,3 +384,40 @@ def fashion_rows(fr: FashionResult) -> list[Result]:
                        ref_acc, None if at is None else at / ref_acc,
                        f"within the reference loop's {t_ref:.1f} s of training"))  # fmt: skip
     return rows
+
+
+def measure_compile(work: Workload, plan: Plan, steps: int = 20, seed: int = 0) -> list[Result]:
+    """torch.compile on the product CNN: its one-time compile cost, its steady step time against eager in the
+    same path, and how many steps it would take to pay back (opt-in: `python -m perf --compile`)."""
+    from bench.calibrate import num_threads, training_step_factory
+
+    n = min(PRODUCT_BATCH, len(work.y_train))
+    device = select_device()
+    xb, yb = as_input_tensor(work.X_train[:n], device), torch.as_tensor(work.y_train[:n], device=device)
+    eager_model = make_cnn(work, seed=seed).to(device)
+    compiled_model = torch.compile(make_cnn(work, seed=seed).to(device))
+    make = training_step_factory(eager_model, xb, yb, F.cross_entropy, scale_inputs)
+    make_c = training_step_factory(compiled_model, xb, yb, F.cross_entropy, scale_inputs)
+    with num_threads(plan.candidate.threads):
+        eager_step = make(plan.candidate)
+        eager_step()
+        t0 = time.perf_counter()
+        compiled_step = make_c(plan.candidate)
+        compiled_step()  # compiles forward and backward
+        compile_s = time.perf_counter() - t0
+        te, tc = [], []
+        for _ in range(steps):
+            t1 = time.perf_counter()
+            eager_step()
+            t2 = time.perf_counter()
+            compiled_step()
+            t3 = time.perf_counter()
+            te.append(t2 - t1)
+            tc.append(t3 - t2)
+    e, c = statistics.median(te), statistics.median(tc)
+    payback = compile_s / (e - c) if e > c else float("inf")
+    note = f"pays back after {payback:,.0f} steps" if payback != float("inf") else "never pays back (not faster)"
+    return [
+        Result("compile_step_ms", c * 1000, "ms", e * 1000, e / c, f"compiled vs eager, {plan.candidate.label}"),
+        Result("compile_seconds", compile_s, "s (one-time)", None, None, note),
+    ]

@@ -228,3 +228,18 @@ def test_training_records_its_plan(tiny_mnist, monkeypatch) -> None:
     net = MLP(MLPConfig(layers=1, neurons=16), (1, 28, 28), 10)
     train(net, tiny_mnist.X_train[:64], tiny_mnist.y_train[:64], TrainConfig(epochs=1, batch_size=32))
     assert net.execution_plan.source == "setting" and net.execution_plan.candidate.precision == "fp32"
+
+
+def test_cli_setting_and_environment_show_the_path(monkeypatch) -> None:
+    from bench.__main__ import train_overrides
+    from bench.runner import environment
+
+    assert train_overrides(TrainConfig(), ["train.precision=bf16"]).precision == "bf16"
+    with pytest.raises(ConfigError, match="precision"):
+        train_overrides(TrainConfig(), ["train.precision=fp8"])
+    monkeypatch.setenv("NEURALBENCH_PRECISION", "fp32")
+    assert environment()["execution"].startswith("fp32 forced by NEURALBENCH_PRECISION")
+    monkeypatch.delenv("NEURALBENCH_PRECISION")
+    monkeypatch.setattr(cal, "_RECENT", {"CNN|params=1|in=1x28x28|float32|batch=256": Plan(FAST, "cached")})
+    text = environment()["execution"]
+    assert text.startswith("auto") and "CNN batch 256: bf16 channels-last 2 threads (cached" in text
