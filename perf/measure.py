@@ -230,7 +230,7 @@ def measure_fashion(
     """The Fashion-MNIST default CNN trained as the app does (NeuralClassifier: validation split, early stopping,
     the dataset's TrainConfig), test accuracy after every epoch; then the reference loop on the same CNN
     (same initial weights are not possible here: the product carves a validation split and re-initialises)."""
-    from models.neural import NeuralClassifier
+    from bench.neural import NeuralClassifier
 
     tcfg, ccfg = fashion_defaults(seed)
     if max_epochs:
