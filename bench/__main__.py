@@ -71,6 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run a benchmark from the command line; prints a leaderboard, returns an exit code."""
     from bench.runs import RunStore
 
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["predict"]:  # python -m bench predict --run ID | --pretrained NAME FILE...
+        from bench.predict import cli
+
+        return cli(argv[1:])
     args = build_parser().parse_args(argv)
     spec = REGISTRY[args.task]
     models = [m.strip() for m in args.models.split(",") if m.strip()]

@@ -14,8 +14,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
-import tempfile
 import threading
 import time
 from collections import OrderedDict
@@ -33,6 +31,7 @@ from sklearn.preprocessing import StandardScaler
 
 from bench.train import Callback, EarlyStopping, EpochRecord, predict_logits, seed_everything, train
 from models.config import ConfigError, TrainConfig, config_from_dict
+from models.io import atomic_write
 from models.pretrained import (
     EffNetConfig,
     EmbedLRConfig,
@@ -47,18 +46,6 @@ _CACHE: OrderedDict[tuple, np.ndarray] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 _CACHE_ENTRIES = 6
 FEATURE_BATCH = 64
-
-
-def _atomic_write(path: Path, write: Any) -> None:
-    """Write via a temp file in the same folder, then os.replace: a crash never leaves half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def frozen_outputs(X: np.ndarray, size: int, unfreeze: int = 0) -> np.ndarray:
@@ -155,8 +142,8 @@ class PretrainedFeatureClassifier:
             "n_classes": self.n_classes_,
         }
         state = {k: v.detach().cpu().contiguous() for k, v in self.model_.state_dict().items()}
-        _atomic_write(folder / "model.safetensors", lambda p: save_file(state, p))
-        _atomic_write(folder / "config.json", lambda p: Path(p).write_text(json.dumps(meta, indent=2)))
+        atomic_write(folder / "model.safetensors", lambda p: save_file(state, p))
+        atomic_write(folder / "config.json", lambda p: Path(p).write_text(json.dumps(meta, indent=2)))
 
     @classmethod
     def load(cls, folder: str | Path) -> PretrainedFeatureClassifier:
@@ -225,8 +212,8 @@ class EmbeddingLogReg:
         folder.mkdir(parents=True, exist_ok=True)
         meta = {"kind": KIND, "name": self.name, "config": dataclasses.asdict(self.config), "seed": self.seed,
                 "n_classes": self.n_classes_}  # fmt: skip
-        _atomic_write(folder / "model.skops", lambda p: sio.dump(self.estimator_, p))
-        _atomic_write(folder / "config.json", lambda p: Path(p).write_text(json.dumps(meta, indent=2)))
+        atomic_write(folder / "model.skops", lambda p: sio.dump(self.estimator_, p))
+        atomic_write(folder / "config.json", lambda p: Path(p).write_text(json.dumps(meta, indent=2)))
 
     @classmethod
     def load(cls, folder: str | Path) -> EmbeddingLogReg:
@@ -257,3 +244,12 @@ def load_estimator(folder: str | Path) -> Any:
     if meta.get("kind") != KIND or name not in ESTIMATORS:
         raise ConfigError(f"not a saved transfer-learning model: {name!r}")
     return ESTIMATORS[name].load(folder)
+
+
+class TransferModels:
+    """What the run store rebuilds kind "pretrained" models with (bench/runs.py MODEL_KINDS)."""
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Any:
+        """Rebuild the saved estimator in `folder`."""
+        return load_estimator(folder)

@@ -7,6 +7,7 @@ refused. Images are fitted to `image_size` x `image_size` RGB by the same functi
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from pathlib import Path
 
@@ -14,11 +15,12 @@ import numpy as np
 from PIL import Image
 from sklearn.model_selection import train_test_split
 
-from data.images import ImageSplit
-from data.uploads import InputSpec, UploadError, decode_image, preprocess, read_manifest
+from data.images import DatasetUnavailable, ImageSplit
+from data.uploads import InputSpec, UploadError, decode_image, default_custom_root, preprocess, read_manifest
 
 DEFAULT_IMAGE_SIZE = 64
 TEST_FRACTION = 0.2
+DATASET_ID = re.compile(r"[0-9a-f]{16}")
 
 
 def load_folder_arrays(
@@ -40,13 +42,39 @@ def load_folder_arrays(
     return np.stack(X).astype(np.float32), np.asarray(y, np.int64), names
 
 
+def availability() -> tuple[bool, str]:
+    """Always trainable once a zip was uploaded (the loader checks the folder itself)."""
+    return True, "your upload (Transfer tab): validated zip of class folders"
+
+
+def resolve(path: str | Path | None = None, dataset_id: str | None = None) -> Path:
+    """The folder of a validated upload, by path or by its id (the zip's digest, kept in run reports)."""
+    if dataset_id:
+        if not DATASET_ID.fullmatch(str(dataset_id)):
+            raise DatasetUnavailable(f"not a dataset id: {dataset_id!r}")
+        folder = default_custom_root() / str(dataset_id)
+    elif path:
+        folder = Path(path)
+    else:
+        raise DatasetUnavailable("the custom dataset needs a folder: upload a zip of class folders first")
+    if not folder.is_dir():
+        raise DatasetUnavailable(f"the uploaded dataset {folder.name} is no longer on this server; upload it again")
+    return folder
+
+
 def load_custom(
-    seed: int = 0, max_samples: int = 0, path: str | Path | None = None, image_size: int = DEFAULT_IMAGE_SIZE
+    seed: int = 0,
+    max_samples: int = 0,
+    path: str | Path | None = None,
+    image_size: int = DEFAULT_IMAGE_SIZE,
+    dataset_id: str | None = None,
 ) -> ImageSplit:
     """A validated folder of class images -> stratified 80 / 20 split (at least one test image per class)."""
-    if not path:
-        raise UploadError("the custom dataset needs a folder: upload a zip of class folders first")
-    X, y, names = load_folder_arrays(path, image_size)
+    folder = resolve(path, dataset_id)
+    try:
+        X, y, names = load_folder_arrays(folder, image_size)
+    except UploadError as exc:
+        raise DatasetUnavailable(str(exc)) from exc
     n_classes = len(names)
     n_test = max(n_classes, round(len(y) * TEST_FRACTION))
     X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=n_test, random_state=seed, stratify=y)
@@ -57,7 +85,7 @@ def load_custom(
         "custom", X_tr, y_tr, X_te, y_te, names,
         source=f"your upload ({len(y)} images in {n_classes} class folders)",
         split_note=f"stratified {len(y_tr)} / {len(y_te)}, seed {seed}; images fitted to {image_size}x{image_size} RGB",
-        extra={"path": str(path), "image_size": int(image_size)},
+        extra={"path": str(folder), "image_size": int(image_size)},
     )  # fmt: skip
 
 

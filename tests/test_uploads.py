@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from data import uploads
+from data.images import DatasetUnavailable
 from data.uploads import UploadError, decode_image, extract_image_zip, preprocess_gray, read_limited
 
 
@@ -177,9 +178,10 @@ def test_small_off_centre_digit_comes_out_centred_by_mass() -> None:
     assert prep.inverted  # dark ink on a light page -> white on black like MNIST
     rows, cols = np.nonzero(x > 0.1)
     assert rows.max() - rows.min() + 1 == 20  # the long side fills the 20x20 box
+    assert cols.max() - cols.min() + 1 == 10  # aspect ratio kept (40x80 bar)
     yy, xx = np.indices(x.shape)
     cy, cx = (yy * x).sum() / x.sum(), (xx * x).sum() / x.sum()
-    assert abs(cy - 13.5) < 1.0 and abs(cx - 13.5) < 1.0
+    assert abs(cy - 14.0) <= 0.5 and abs(cx - 14.0) <= 0.5
     assert [s[0] for s in prep.steps][:3] == ["upload", "grayscale", "inverted (light background)"]
 
 
@@ -327,7 +329,7 @@ def test_loader_refuses_folders_it_did_not_validate(tmp_path: Path) -> None:
     from data.custom import load_custom
 
     (tmp_path / "cat").mkdir()
-    with pytest.raises(UploadError, match="not a validated image dataset"):
+    with pytest.raises(DatasetUnavailable, match="not a validated image dataset"):
         load_custom(path=tmp_path)
 
 
