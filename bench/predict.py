@@ -44,14 +44,29 @@ class LoadedRun:
     def labels(self) -> dict[str, str]:
         return {m["name"]: m["label"] for m in self.report["models"] if m["name"] in self.models}
 
+    def ranked(self) -> list[str]:
+        """Model names, highest test accuracy first."""
+        rows = sorted((m for m in self.report["models"] if m["name"] in self.models),
+                      key=lambda m: -m["metrics"].get("accuracy", 0.0))  # fmt: skip
+        return [m["name"] for m in rows]
+
     @property
     def best(self) -> str:
         """The model with the highest test accuracy (the default one to trust)."""
-        ranked = sorted(
-            (m for m in self.report["models"] if m["name"] in self.models),
-            key=lambda m: -m["metrics"].get("accuracy", 0.0),
-        )
-        return ranked[0]["name"]
+        return self.ranked()[0]
+
+    @property
+    def best_with_probabilities(self) -> str | None:
+        """The most accurate model that gives probabilities (the one whose confidence the warning uses)."""
+        return next((n for n in self.ranked() if has_probabilities(self.models[n])), None)
+
+
+def has_probabilities(est: Any) -> bool:
+    """Whether the model gives class probabilities (not an SVM without Platt scaling, not a bare classifier)."""
+    if hasattr(est, "predict_proba"):
+        return True
+    inner = getattr(est, "estimator_", None)
+    return inner is not None and hasattr(inner, "predict_proba") and getattr(inner, "probability", True) is not False
 
 
 def data_options(report: dict[str, Any]) -> dict[str, Any]:
@@ -150,7 +165,9 @@ def test_split(report: dict[str, Any]) -> Any:
 
 def calibrate_run(run: LoadedRun, model: str | None = None, rate: float = FLAG_RATE) -> Threshold:
     """Calibrate the warning threshold of `model` (default: the run's best) on the run's test split."""
-    model = model or run.best
+    model = model or run.best_with_probabilities
+    if model is None:
+        raise UploadError("no model of this run gives probabilities, so there is no confidence to calibrate")
     split = test_split(run.report)
     proba = probabilities(run.models[model], split.X_test, len(run.class_names))
     if proba is None:
