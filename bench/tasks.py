@@ -194,7 +194,7 @@ IMAGE_TASK = TaskSpec(
             "classical",
             classical.RFConfig,
             _sk("rf"),
-            "200 fully grown trees.",
+            "Random forest of decision trees on raw pixels.",
             dataset_defaults={"fashion-mnist": {"n_estimators": 100}},
         ),
         "knn": ModelSpec(
