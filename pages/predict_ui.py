@@ -400,6 +400,10 @@ def transfer_tab() -> None:
     validation_report(ds)
     if not ds["ok"]:
         return
+    notice = getattr(ui, "job_notice", None)
+    finished = notice("transfer") if callable(notice) else None
+    if finished is not None:  # the job ended just as it was stopped: keep its results
+        st.session_state["transfer.report"] = finished
     transfer_form(ds)
     report = st.session_state.get("transfer.report")
     if report is not None and report.get("data_options", {}).get("dataset_id") == ds["digest"]:
