@@ -165,6 +165,7 @@ def print_report(report: dict[str, Any]) -> None:
     """The leaderboard, the significance verdicts and the run id, as plain text."""
     print(f"{report['task']} / {report['dataset']}  seed {report['seed']}  split {report['split']}")
     print(f"data: {report['data_source']}")
+    print(f"execution: {report.get('environment', {}).get('execution', '?')}")
     header = (
         f"{'model':24} {'family':10} {'accuracy':>8} {'95% CI':>15} {'macro-F1':>8} {'train s':>8} {'ms/1k':>8} "
         f"{'params':>10} {'seeds: mean ± sd':>18}"

@@ -363,6 +363,7 @@ def provenance(report: dict[str, Any]) -> None:
         f"test {fmt_int(split['test'])}) · seed {report['seed']} · run {report.get('run_id') or 'not stored'} · "
         f"{report.get('created_at', '')} · torch {env.get('torch', '?')} on {env.get('device', '?')}, "
         f"{env.get('threads', '?')} threads"
+        + (f" · execution: {env['execution']}" if env.get("execution") else "")
     )
 
 
