@@ -121,6 +121,11 @@ def main(argv: list[str] | None = None) -> int:
     code (0 done, 2 bad settings or data, 1 failed, 130 interrupted)."""
     from bench.jobs import CANCELLED, DONE
 
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["predict"]:  # python -m bench predict --run ID | --pretrained NAME FILE...
+        from bench.predict import cli
+
+        return cli(argv[1:])
     args = build_parser().parse_args(argv)
     spec = REGISTRY[args.task]
     models = [m.strip() for m in args.models.split(",") if m.strip()]

@@ -11,10 +11,11 @@ from typing import Any
 
 from bench.evaluators import ClassificationEvaluator, Evaluator
 from bench.neural import NeuralClassifier
-from data import images
+from data import custom, images
 from models import classical
 from models.config import TrainConfig
 from models.nets import CNNConfig, MLPConfig
+from models.pretrained import EffNetConfig, EmbedLRConfig
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,15 @@ def _sk(name: str) -> Callable[[Any, TrainConfig, int, Any], classical.SklearnCl
     return factory
 
 
+def _transfer(name: str) -> Callable[[Any, TrainConfig, int, Any], Any]:
+    def factory(cfg: Any, train_cfg: TrainConfig, seed: int, ctx: Any = None) -> Any:
+        from bench.transfer import EmbeddingLogReg, PretrainedFeatureClassifier
+
+        return PretrainedFeatureClassifier(cfg, train_cfg) if name == "effnet" else EmbeddingLogReg(cfg, seed)
+
+    return factory
+
+
 IMAGE_TASK = TaskSpec(
     name="image",
     label="Image recognition",
@@ -133,6 +143,15 @@ IMAGE_TASK = TaskSpec(
             _always,
             "1,797 8x8 handwritten digits shipped with scikit-learn; stratified 80 / 20 split.",
             train_defaults={"batch_size": 32, "epochs": 30, "lr": 3e-3, "patience": 8},
+        ),
+        # the user's own zip of class folders (Transfer tab); data_options={"path": validated folder}
+        "custom": DatasetSpec(
+            "custom",
+            "Your images (zip of class folders)",
+            custom.load_custom,
+            custom.availability,
+            "Your own images, one folder per class, validated and fitted to a square; stratified 80 / 20 split.",
+            train_defaults={"batch_size": 64, "epochs": 20, "lr": 3e-3, "patience": 5},
         ),
     },
     models={
@@ -193,6 +212,25 @@ IMAGE_TASK = TaskSpec(
             classical.MajorityConfig,
             _sk("majority"),
             "Always the most frequent training class: the floor every model must beat.",
+        ),
+        "effnet": ModelSpec(
+            "effnet",
+            "EfficientNet-Lite0 features + new head",
+            "neural",
+            EffNetConfig,
+            _transfer("effnet"),
+            "ImageNet-pretrained EfficientNet-Lite0 (frozen, or its last blocks fine-tuned) with a new linear head "
+            "trained on your classes.",
+            dataset_defaults={"mnist-5k": {"image_size": 64}, "digits": {"image_size": 64}},
+        ),
+        "embed_lr": ModelSpec(
+            "embed_lr",
+            "Logistic regression on EfficientNet embeddings",
+            "pretrained",
+            EmbedLRConfig,
+            _transfer("embed_lr"),
+            "Logistic regression on the 1,280 frozen EfficientNet-Lite0 features of each image.",
+            dataset_defaults={"mnist-5k": {"image_size": 64}, "digits": {"image_size": 64}},
         ),
     },
     default_models=("cnn", "mlp", "logreg", "svm", "rf", "knn", "majority"),
