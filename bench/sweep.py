@@ -183,6 +183,11 @@ class SweepSpec:
                 raise ConfigError(f"{name}: no values")
         if self.n_trials > MAX_TRIALS:
             raise ConfigError(f"{self.n_trials} trials is too many (at most {MAX_TRIALS}): shrink the grid or the seeds")
+        for cell in self.cells:  # every setting is checked before anything trains
+            try:
+                trial_request(self, cell, self.seeds[0])
+            except ConfigError as exc:
+                raise ConfigError(f"{cell_label(cell)}: {exc}") from exc
 
     @classmethod
     def build(cls, task: str, dataset: str, model: str, grid: dict[str, Sequence[Any]], **kw: Any) -> SweepSpec:
