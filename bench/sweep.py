@@ -271,20 +271,14 @@ def run_request(
     on_event: Any = None,
     callbacks: Sequence[Any] = (),
 ) -> dict[str, Any]:
-    """One normal run through the ONE runner (BenchmarkRequest when the runner takes one)."""
-    from bench import runner
+    """One normal run through the ONE runner: `run_benchmark(BenchmarkRequest(...))`."""
+    from bench.runner import BenchmarkRequest, run_benchmark
 
-    request_cls = getattr(runner, "BenchmarkRequest", None)
-    if request_cls is not None:
-        request = request_cls(
-            task=task, dataset=dataset, models=tuple(models), seed=seed, configs=dict(configs),
-            train_config=train_config, max_samples=max_samples, repeats=repeats,
-        )  # fmt: skip
-        return runner.run_benchmark(request, store=store, on_event=on_event, callbacks=callbacks)
-    return runner.run_benchmark(
-        task, dataset, list(models), seed=seed, configs=configs, train_config=train_config,
-        max_samples=max_samples, store=store, on_event=on_event, callbacks=callbacks, repeats=repeats,
+    request = BenchmarkRequest(
+        task=task, dataset=dataset, models=tuple(models), seed=seed, configs=dict(configs),
+        train_config=train_config, max_samples=max_samples, repeats=repeats,
     )  # fmt: skip
+    return run_benchmark(request, store=store, on_event=on_event, callbacks=callbacks)
 
 
 def tag_run(store: Any, run_id: str, tags: dict[str, str]) -> None:

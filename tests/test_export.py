@@ -39,7 +39,7 @@ def test_onnx_round_trip_matches_torch(stored_run, tmp_path) -> None:
     X = export.check_inputs(report)
     session = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
     onnx_pred = session.run(None, {"input": X.astype(np.float32)})[0].argmax(1)
-    stored = np.load(store._download(report["run_id"], "predictions.npz"))["cnn"]
+    stored = store.load_predictions(report["run_id"])["cnn"]
     assert (onnx_pred == stored[: len(X)]).mean() >= 0.98  # stored predictions ran under bf16 autocast
     assert (onnx_pred == est.predict(X)).mean() >= 0.98
     # the safetensors + JSON export rebuilds the same model
