@@ -29,7 +29,7 @@ def safe_csv(df: pd.DataFrame) -> str:
     out = df.copy()
     out.columns = [safe_cell(str(c)) for c in out.columns]
     for col in out.columns:
-        if out[col].dtype == object:
+        if not pd.api.types.is_numeric_dtype(out[col]):
             out[col] = out[col].map(safe_cell)
     return out.to_csv(index=False)
 
