@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from bench.jobs import Executor, Job
 from bench.sweep import Progress, SweepControl, SweepSpec, failed_record, run_trial
 from models.config import ConfigError
 
@@ -262,3 +263,151 @@ class _Progress(_callback_base()):  # type: ignore[misc]
         self.control.counts["done"] += 1
         self.control.counts["failed"] += 1
         self._notify(record)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Single trainings on Ray: the job interface of bench/jobs.py (chosen by get_executor() when RAY_ADDRESS is set)
+
+
+def _init_kwargs(root: Path) -> dict[str, Any]:
+    env = {"RAY_AUTH_MODE": "disabled", "MLFLOW_DISABLE_TELEMETRY": "true", "NEURALBENCH_RUNS": str(root),
+           "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false"}  # fmt: skip
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        env["MLFLOW_TRACKING_URI"] = os.environ["MLFLOW_TRACKING_URI"]
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING,
+                              "configure_logging": False}  # fmt: skip
+    address = cluster_address()
+    if address:
+        kwargs.update(address=address, runtime_env={"env_vars": env, "working_dir": str(ROOT),
+                      "excludes": [".venv", ".git", "runs", "data/cache", "docs", "test-artifacts"]})  # fmt: skip
+    else:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+        kwargs.update(num_cpus=os.cpu_count() or 1, object_store_memory=OBJECT_STORE_MB * 1024**2,
+                      _temp_dir=str(temp_dir(root)), runtime_env={"env_vars": env})  # fmt: skip
+    return kwargs
+
+
+def _remote_body(request: Any, location: dict | None, queue: Any) -> dict[str, Any]:
+    """Runs on a Ray worker: one benchmark run, its progress events pushed to the driver's queue."""
+    from bench.jobs import open_store, run_request
+
+    def on_event(kind: str, payload: dict[str, Any]) -> None:
+        if kind in ("run_started", "model_start", "epoch", "model_end"):  # "batch" is too chatty for an actor queue
+            queue.put((kind, payload))
+
+    return run_request(request, open_store(location), on_event)
+
+
+class RayJob(Job):
+    """A training submitted to Ray."""
+
+    def __init__(self, executor: RayExecutor, request: Any, location: dict | None) -> None:
+        super().__init__(request)
+        self._executor = executor
+        self.location = location
+        self.ref: Any = None
+        self.queue: Any = None
+
+    @property
+    def queue_position(self) -> int | None:
+        return None  # Ray queues tasks beyond the cluster's free CPUs itself
+
+    def cancel(self) -> bool:
+        return self._executor._cancel(self)
+
+
+class RayExecutor(Executor):
+    """Jobs as Ray tasks (1 CPU each) on the local instance or the cluster at RAY_ADDRESS. Events come back
+    through a Ray queue; Stop cancels the task (force) and closes its run KILLED."""
+
+    def __init__(self, max_concurrent: int | None = None) -> None:
+        self.max_concurrent = max_concurrent or 0  # Ray itself queues tasks beyond the cluster's CPUs
+        self._owned = False
+        self._lock = threading.Lock()
+        self._jobs: list[RayJob] = []
+
+    def _ensure_ray(self, location: dict | None) -> None:
+        import ray
+
+        with self._lock:
+            if not ray.is_initialized():
+                root = Path(location["root"]).resolve() if location else runs_root()
+                ray.init(**_init_kwargs(root))
+                self._owned = True
+
+    def submit(self, request: Any, *, store: Any = True) -> RayJob:
+        import ray
+        from ray.util.queue import Queue
+
+        from bench.jobs import RUNNING, store_location
+
+        location = store_location(store)
+        self._ensure_ray(location)
+        job = RayJob(self, request, location)
+        job.queue = Queue(maxsize=10_000)
+        job.ref = ray.remote(num_cpus=1, max_retries=0)(_remote_body).remote(request, location, job.queue)
+        with job._s.cond:
+            job._s.status = RUNNING
+        self._jobs.append(job)
+        threading.Thread(target=self._follow, args=(job,), name=f"ray-job-{job.id[:8]}", daemon=True).start()
+        return job
+
+    def _drain(self, job: RayJob) -> None:
+        import contextlib
+
+        with contextlib.suppress(Exception):
+            while not job.queue.empty():
+                kind, payload = job.queue.get_nowait()
+                job._push(kind, payload)
+
+    def _follow(self, job: RayJob) -> None:
+        import ray
+
+        from bench.jobs import CANCELLED, DONE, FAILED, human_error, open_store
+
+        while True:
+            ready, _ = ray.wait([job.ref], timeout=0.3)
+            self._drain(job)
+            if ready:
+                break
+        try:
+            report = ray.get(job.ref)
+            job._end(DONE, report=report)
+        except BaseException as exc:  # Ray wraps the worker's exception; a cancelled task raises too
+            cause = getattr(exc, "cause", None) or exc
+            store = open_store(job.location) if job.run_id and job.location else None
+            if job._s.cancel_requested:
+                if store is not None:
+                    store.close_if_running(job.run_id, "KILLED", "stopped by the user")
+                job._end(CANCELLED, error="stopped by the user")
+            else:
+                kind, message = human_error(cause)
+                if store is not None:
+                    store.close_if_running(job.run_id, "FAILED", message)
+                job._end(FAILED, error=message, kind=kind)
+        finally:
+            import contextlib
+
+            with contextlib.suppress(Exception):
+                ray.kill(job.queue.actor)
+
+    def _cancel(self, job: RayJob) -> bool:
+        import ray
+
+        if job.done:
+            return False
+        job._s.cancel_requested = True
+        ray.cancel(job.ref, force=True)
+        return True
+
+    def shutdown(self) -> None:
+        """Cancel every job; disconnect from Ray (a local instance started here is stopped)."""
+        import ray
+
+        for job in list(self._jobs):
+            job.cancel()
+        for job in list(self._jobs):
+            job.wait(10)
+        if self._owned and ray.is_initialized():
+            ray.shutdown()
+        self._owned = False

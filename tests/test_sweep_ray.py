@@ -54,3 +54,28 @@ def test_tiny_sweep_on_local_ray_stores_every_trial_and_shuts_down() -> None:
     # include_dashboard=False: Ray keeps a minimal head process but serves no HTTP dashboard
     for log in temp.glob("session_*/logs/dashboard.log"):
         assert "http server disabled" in log.read_text()
+
+
+def test_single_training_as_a_ray_job_is_a_stored_run() -> None:
+    import ray
+
+    from bench.jobs import DONE
+    from bench.runner import BenchmarkRequest
+    from models.config import TrainConfig
+
+    store = RunStore()
+    executor = ray_backend.RayExecutor()
+    try:
+        request = BenchmarkRequest(task="image", dataset="digits", models=("mlp", "majority"), max_samples=200,
+                                   train_config=TrainConfig(epochs=1, batch_size=64, patience=1))
+        job = executor.submit(request, store=store)
+        assert job.wait(600), "the Ray job did not finish"
+        assert job.status == DONE, job.error
+        kinds = [k for k, _ in job.events()]
+        assert "run_started" in kinds and "model_end" in kinds
+        report = job.result()
+        assert job.run_id == report["run_id"]
+        assert store.client.get_run(report["run_id"]).info.status == "FINISHED"
+    finally:
+        executor.shutdown()
+    assert not ray.is_initialized()
