@@ -13,6 +13,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from bench import cli_experiments
 from bench.runner import BenchmarkRequest, leaderboard_rows
 from bench.tasks import REGISTRY, TaskSpec
 from models.config import ConfigError, TrainConfig
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         )  # fmt: skip
         p.add_argument("--json", type=Path, help="write the report here")
         p.add_argument("--no-store", action="store_true", help="do not record the run in the MLflow store")
+    cli_experiments.add_parsers(sub)  # sweep, report, export
     return parser
 
 
@@ -127,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return cli(argv[1:])
     args = build_parser().parse_args(argv)
+    if args.task in cli_experiments.COMMANDS:
+        return cli_experiments.main(args)
     spec = REGISTRY[args.task]
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     try:
