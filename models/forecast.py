@@ -127,6 +127,10 @@ class RNNConfig:
     hidden: int = opt(32, "Hidden units per layer", min=2, max=512)
     layers: int = opt(1, "Stacked recurrent layers", min=1, max=4)
     dropout: float = opt(0.1, "Dropout before the output layer (and between layers)", min=0.0, max=0.8)
+    refit_epochs: int = opt(
+        2, "Epochs on each later fold, starting from the previous fold's weights (0 = train every fold from scratch)",
+        min=0, max=200,
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -297,6 +301,7 @@ class ARIMAForecaster(Forecaster):
 
     name = "arima"
     SCALE = 100.0
+    BURN_IN = 500
 
     def _fit_order(self, r: np.ndarray, p: int, q: int) -> Any:
         from statsmodels.tsa.arima.model import ARIMA
@@ -320,36 +325,51 @@ class ARIMAForecaster(Forecaster):
         self.n_train_ = len(r)
         return self
 
-    def predict(self, y: np.ndarray, origins: np.ndarray) -> np.ndarray:
-        y = np.asarray(y, dtype=np.float64)
-        o = np.asarray(origins)
-        r = to_returns(y[: o.max() + 1], self.setup.target)[1:] * self.SCALE  # r[j] = return into y[j + 1]
+    def _filter(self, y: np.ndarray, first_origin: int) -> tuple[np.ndarray, np.ndarray, float]:
+        """Demeaned scaled returns and one-step residuals of y[lo:], lo = BURN_IN returns before the first
+        origin (the filtered residuals forget where the filter starts), by `res.apply(..., refit=False)`."""
+        lo = max(0, first_origin - self.BURN_IN)
+        r = to_returns(y[lo:], self.setup.target)[1:] * self.SCALE  # r[j] = return into y[lo + j + 1]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             applied = self.res_.apply(r, refit=False)
-        resid = np.asarray(applied.resid)
         mu = float(self.res_.params[0])
-        phi, theta = np.asarray(self.res_.arparams), np.asarray(self.res_.maparams)
+        return r - mu, np.asarray(applied.resid), mu
+
+    def predict(self, y: np.ndarray, origins: np.ndarray) -> np.ndarray:
+        y = np.asarray(y, dtype=np.float64)
+        o = np.asarray(origins)
+        lo = max(0, int(o.min()) - self.BURN_IN)
+        x, resid, mu = self._filter(y[: o.max() + 1], int(o.min()))
+        y, o = y[lo : o.max() + 1], o - lo
         h = self.setup.horizon
-        x = r - mu
         out = np.empty(len(o))
-        p, q = len(phi), len(theta)
         for n, origin in enumerate(o):
-            last = origin - 1  # index in r of the return into y[origin]
-            xs = [0.0] * p + list(x[max(0, last - p + 1) : last + 1])
-            es = [0.0] * q + list(resid[max(0, last - q + 1) : last + 1])
-            steps = []
-            for _ in range(h):
-                nxt = sum(phi[i] * xs[-1 - i] for i in range(p)) + sum(theta[j] * es[-1 - j] for j in range(q))
-                xs.append(nxt)
-                es.append(0.0)  # future shocks have mean zero
-                steps.append((nxt + mu) / self.SCALE)
-            if self.setup.target == "log_returns":
-                cum = float(np.sum(steps))
-            else:
-                cum = float(np.prod(1.0 + np.asarray(steps)) - 1.0)
-            out[n] = rebuild(y[origin], cum, self.setup.target)
+            out[n] = self._recurse(x, resid, origin, h, mu)[-1] * y[origin]
         return out
+
+    def _recurse(self, x: np.ndarray, resid: np.ndarray, origin: int, steps: int, mu: float) -> np.ndarray:
+        """Price ratios y[origin + k] / y[origin] for k = 1..steps from the ARMA recursion."""
+        phi, theta = np.asarray(self.res_.arparams), np.asarray(self.res_.maparams)
+        p, q = len(phi), len(theta)
+        last = origin - 1  # index in r of the return into y[origin]
+        xs = [0.0] * p + list(x[max(0, last - p + 1) : last + 1])
+        es = [0.0] * q + list(resid[max(0, last - q + 1) : last + 1])
+        rets = []
+        for _ in range(steps):
+            nxt = sum(phi[i] * xs[-1 - i] for i in range(p)) + sum(theta[j] * es[-1 - j] for j in range(q))
+            xs.append(nxt)
+            es.append(0.0)  # future shocks have mean zero
+            rets.append((nxt + mu) / self.SCALE)
+        r = np.asarray(rets)
+        return np.exp(np.cumsum(r)) if self.setup.target == "log_returns" else np.cumprod(1.0 + r)
+
+    def path(self, y: np.ndarray, steps: int) -> np.ndarray:
+        """Prices for the next `steps` steps after the end of y (one filter pass, then the recursion)."""
+        y = np.asarray(y, dtype=np.float64)
+        x, resid, mu = self._filter(y, len(y) - 1)
+        origin = len(y) - 1 - max(0, len(y) - 1 - self.BURN_IN)
+        return self._recurse(x, resid, origin, steps, mu) * y[-1]
 
     @property
     def n_params(self) -> int:
