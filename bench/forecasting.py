@@ -19,7 +19,8 @@ import pandas as pd
 import torch
 from sklearn.preprocessing import StandardScaler
 
-from bench.evaluate import forecast_errors, forecast_metrics, mae, naive_scale
+from bench.evaluate import diebold_mariano, forecast_errors, forecast_metrics, mae, naive_scale
+from bench.evaluators import Evaluator, ModelOutcome, RunContext
 from bench.train import Callback, EarlyStopping, predict_logits, seed_everything, train
 from data.prices import PriceSeries
 from models.config import ConfigError, TrainConfig, check_fields, opt
@@ -400,3 +401,240 @@ def naive_errors(series: PriceSeries, bt: Backtest) -> np.ndarray:
     """Errors of the naive forecast on the same targets."""
     y = series.close
     return forecast_errors(y[bt.targets], y[bt.origins])
+
+
+# ---------------------------------------------------------------- the forecasting evaluator (one runner, this objective)
+
+
+def _fmt_p(p: float) -> str:
+    return f"{p:.2g}" if p >= 0.001 else f"{p:.1e}"
+
+
+class ForecastEvaluator(Evaluator):
+    """Walk-forward backtest of every forecaster; MAE first, Diebold-Mariano against the naive forecast."""
+
+    objective = "forecasting"
+    primary_metric = "mae"
+    primary_label = "MAE"
+    higher_is_better = False
+    ALPHA = 0.05
+
+    @staticmethod
+    def _setup(ctx: RunContext) -> ForecastSetup:
+        return ctx.setup if ctx.setup is not None else ForecastSetup()
+
+    def fit_and_score(self, ctx: RunContext, mspec: Any, estimator: Any, callbacks: Sequence[Any]) -> ModelOutcome:
+        series: PriceSeries = ctx.data
+        setup = self._setup(ctx)
+        start = first_test_index(series, setup)
+        cbs = list(callbacks) if getattr(estimator, "family", "") == "neural" else []
+        bt = walk_forward(estimator, series.close, start, setup, callbacks=cbs)
+        metrics = score_backtest(series, start, setup, bt)
+        extras: dict[str, Any] = {}
+        for key, make in (("shap", lambda: explain_lags(estimator, series.close, bt, seed=ctx.seed)
+                           if setup.explain else None),
+                          ("fan", lambda: fan_chart(series, setup, bt))):  # fmt: skip
+            try:
+                extras[key] = make()
+            except Exception as exc:  # an explanation or a fan chart must never sink the backtest
+                extras[key] = {"error": f"{type(exc).__name__}: {exc}"}
+        model = bt.model
+        result = {
+            "metrics": metrics,
+            "train_seconds": round(bt.fit_seconds, 4),
+            "predict_seconds_per_1k": round(bt.predict_seconds * 1000.0 / max(1, len(bt.forecasts)), 6),
+            "n_params": int(model.n_params),
+            "train_samples": int(model.n_train_),
+            "val_samples": int(getattr(model, "n_val_", 0)),
+            "history": bt.history,
+            "folds": bt.folds,
+            "forecasts": bt.forecasts.round(6).tolist(),
+            **extras,
+        }
+        return ModelOutcome(result, bt.forecasts.astype(np.float64), model)
+
+    def _naive(self, ctx: RunContext) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        series: PriceSeries = ctx.data
+        setup = self._setup(ctx)
+        start = first_test_index(series, setup)
+        y = series.close
+        targets = np.arange(start, len(y))
+        return y[targets], y[targets - setup.horizon], targets
+
+    def compare(self, ctx: RunContext, results: list[dict[str, Any]], predictions: dict[str, np.ndarray]) -> list[dict]:
+        """Diebold-Mariano (absolute loss) of every model against the naive last-value forecast.
+        The primary row: the best neural model, else the best model."""
+        y_true, y_last, _ = self._naive(ctx)
+        h = self._setup(ctx).horizon
+        rows = []
+        for r in results:
+            if r["name"] == "naive":
+                continue
+            dm = diebold_mariano(forecast_errors(y_true, predictions[r["name"]]), forecast_errors(y_true, y_last), h)
+            ratio = r["metrics"]["mae_vs_naive"]
+            rows.append({"a": r["name"], "b": "naive", "a_label": r["label"], "b_label": "Naive (last value)",
+                         "mae_a": r["metrics"]["mae"], "mae_b": mae(y_true, y_last), "mae_ratio": ratio, **dm,
+                         "verdict": self._verdict(r["label"], ratio, dm["p_value"])})  # fmt: skip
+        by_mae = sorted(rows, key=lambda c: c["mae_a"])
+        neural = [c for c in by_mae if next(r for r in results if r["name"] == c["a"])["family"] == "neural"]
+        primary = (neural or by_mae or [None])[0]
+        for c in rows:
+            c["primary"] = c is primary
+        return sorted(rows, key=lambda c: (not c["primary"], c["mae_a"]))
+
+    def _verdict(self, label: str, ratio: float, p: float) -> str:
+        pct = abs(1.0 - ratio) * 100
+        if p < self.ALPHA:
+            if ratio < 1:
+                return (f"{label} beats the naive last-value forecast: MAE {pct:.1f}% lower, statistically "
+                        f"significant (Diebold-Mariano p = {_fmt_p(p)} < {self.ALPHA}).")  # fmt: skip
+            return (f"{label} is worse than the naive last-value forecast: MAE {pct:.1f}% higher "
+                    f"(Diebold-Mariano p = {_fmt_p(p)}).")  # fmt: skip
+        side = "lower" if ratio < 1 else "higher"
+        return (f"{label}'s MAE is {pct:.2f}% {side} than the naive forecast's, but the difference is not "
+                f"statistically significant (Diebold-Mariano p = {_fmt_p(p)} >= {self.ALPHA}).")  # fmt: skip
+
+    def report_fields(self, ctx: RunContext, results: list[dict[str, Any]]) -> dict[str, Any]:
+        series: PriceSeries = ctx.data
+        setup = self._setup(ctx)
+        y_true, y_last, targets = self._naive(ctx)
+        start = int(targets[0])
+        dates = series.dates
+        n_folds = len(fold_plan(len(series), start, setup))
+        n_val = max((r["val_samples"] for r in results if r["family"] == "neural"), default=0)
+        window = "all the past (expanding)" if setup.scheme == "expanding" else f"the last {setup.train_size} steps"
+        note = (
+            f"walk-forward backtest: test {dates[start].date()} .. {dates[-1].date()} ({len(targets)} forecasts "
+            f"{setup.horizon} step(s) ahead); each of the {n_folds} folds trains on {window} before its first "
+            f"forecast and refits every {setup.refit_every} steps; scalers fitted on each fold's past only"
+        )
+        if n_val:
+            note += f"; the LSTM's early stopping uses the last {n_val} windows of its fold"
+        source = series.source + (f" ({'; '.join(series.notes)})" if series.notes else "")
+        return {
+            "split": {"train": start, "val": int(n_val), "test": len(targets)},
+            "split_note": note,
+            "data_source": source,
+            "class_names": [],
+            "series": {"name": series.name, "frequency": series.frequency, "rows": len(series),
+                       "first": dates[0].date().isoformat(), "last": dates[-1].date().isoformat()},
+            "backtest": {
+                "dates": [d.date().isoformat() for d in dates[targets]],
+                "actual": y_true.round(6).tolist(),
+                "last": y_last.round(6).tolist(),
+                "naive_mae": mae(y_true, y_last),
+                "folds": n_folds,
+            },
+        }
+
+    def leaderboard_rows(self, report: dict[str, Any]) -> list[dict[str, Any]]:
+        rows = []
+        for m in report["models"]:
+            met = m["metrics"]
+            rows.append({
+                "model": m["label"],
+                "family": m["family"],
+                "mae": met["mae"],
+                "mae_vs_naive": met["mae_vs_naive"],
+                "dm_p_value": None if m["name"] == "naive" else met["dm_p_value"],
+                "rmse": met["rmse"],
+                "mape": met["mape"],
+                "mase": met["mase"],
+                "directional_accuracy": met["directional_accuracy"],
+                "persistence": met["persistence"],
+                "mae_fold_sd": met.get("mae_fold_sd"),
+                "train_s": m["train_seconds"],
+                "params": m["n_params"],
+                "train_samples": m["train_samples"],
+                "epochs": len(m["history"]) or None,
+                "seeds": len(met.get("seed_runs", [])) or 1,
+                "seed_mean": met.get("mae_seed_mean"),
+                "seed_sd": met.get("mae_seed_sd"),
+            })  # fmt: skip
+        return sorted(rows, key=lambda r: r["mae"])
+
+    def headline(self, report: dict[str, Any]) -> dict[str, str]:
+        models = [m for m in report["models"] if m["name"] != "naive"]
+        if not models:
+            return {"level": "info", "text": "Only the naive forecast was run: add a model to compare it with."}
+        sig = {c["a"]: c for c in report.get("comparisons", [])}
+        winners = [m for m in models if m["metrics"]["mae_vs_naive"] < 1 and sig.get(m["name"], {}).get(
+            "p_value", 1.0) < self.ALPHA]  # fmt: skip
+        best = min(models, key=lambda m: m["metrics"]["mae"])
+        neural = [m for m in models if m["family"] == "neural"]
+        if not winners:
+            p = sig.get(best["name"], {}).get("p_value", float("nan"))
+            if best["metrics"]["mae_vs_naive"] >= 1:
+                text = (f"No model beats the random walk on this series: the naive last-value forecast has the lowest "
+                        f"MAE ({report['backtest']['naive_mae']:.4g}); the closest, {best['label']}, is "
+                        f"{best['metrics']['mae_vs_naive']:.3f}x naive (Diebold-Mariano p = {_fmt_p(p)}).")  # fmt: skip
+            else:
+                text = (f"No model beats the random walk on this series: the best, {best['label']}, has an MAE "
+                        f"{best['metrics']['mae_vs_naive']:.4f}x naive, a difference indistinguishable from chance "
+                        f"(Diebold-Mariano p = {_fmt_p(p)}).")  # fmt: skip
+            return {"level": "warning", "text": text}
+        w = min(winners, key=lambda m: m["metrics"]["mae"])
+        text = (f"{w['label']} beats the random walk: MAE {w['metrics']['mae']:.4g} vs naive "
+                f"{report['backtest']['naive_mae']:.4g} ({w['metrics']['mae_vs_naive']:.3f}x, Diebold-Mariano "
+                f"p = {_fmt_p(sig[w['name']]['p_value'])}).")  # fmt: skip
+        neural_wins = [m for m in winners if m["family"] == "neural"]
+        if neural_wins:
+            return {"level": "success", "text": text}
+        if neural:
+            bn = min(neural, key=lambda m: m["metrics"]["mae"])
+            text += (f" The neural net does not: {bn['label']} is {bn['metrics']['mae_vs_naive']:.3f}x naive "
+                     f"(p = {_fmt_p(sig.get(bn['name'], {}).get('p_value', float('nan')))}).")  # fmt: skip
+        return {"level": "warning" if neural else "info", "text": text}
+
+
+# ---------------------------------------------------------------- command line (python -m bench forecast ...)
+
+
+def add_cli_args(p: Any) -> None:
+    """The forecast sub-command's own options (data source and set-up)."""
+    d = ForecastSetup()
+    p.add_argument("--ticker", help="a Yahoo Finance ticker (online; cached), e.g. AAPL; implies --dataset ticker")
+    p.add_argument("--csv", type=str, help="your price CSV; implies --dataset csv")
+    p.add_argument("--date-col", help="date column of the CSV (default: guessed from the header)")
+    p.add_argument("--price-col", help="price column of the CSV (default: guessed, e.g. Close)")
+    p.add_argument("--horizon", type=int, default=d.horizon, help="steps ahead (1..20)")
+    p.add_argument("--window", type=int, default=d.window, help="lookback window in steps")
+    p.add_argument("--test-start", default=d.test_start, help="first test date YYYY-MM-DD (default: per dataset)")
+    p.add_argument("--refit-every", type=int, default=d.refit_every, help="refit every k test steps")
+    p.add_argument("--scheme", choices=("expanding", "rolling"), default=d.scheme)
+    p.add_argument("--train-size", type=int, default=d.train_size, help="rolling training window length")
+    p.add_argument("--target", choices=TARGETS, default=d.target)
+    p.add_argument("--no-explain", action="store_true", help="skip SHAP over the lags")
+
+
+def cli_request_parts(args: Any) -> tuple[str, ForecastSetup, dict[str, Any]]:
+    """(dataset, set-up, data_options) from the parsed forecast arguments; ConfigError on bad values."""
+    setup = ForecastSetup(horizon=args.horizon, window=args.window, test_start=args.test_start,
+                          refit_every=args.refit_every, scheme=args.scheme, train_size=args.train_size,
+                          target=args.target, explain=not args.no_explain)  # fmt: skip
+    if args.ticker:
+        return "ticker", setup, {"ticker": args.ticker}
+    if args.csv:
+        return "csv", setup, {"path": args.csv, "date_col": args.date_col, "price_col": args.price_col}
+    return args.dataset, setup, {}
+
+
+def leaderboard_text(report: dict[str, Any]) -> str:
+    """The forecast leaderboard as plain text (CLI)."""
+    rows = ForecastEvaluator().leaderboard_rows(report)
+
+    def num(v: Any, fmt: str) -> str:
+        return "-" if v is None or (isinstance(v, float) and not np.isfinite(v)) else format(v, fmt)
+
+    header = (f"{'model':20} {'family':9} {'MAE':>10} {'vs naive':>8} {'DM p':>7} {'RMSE':>10} {'MAPE %':>7} "
+              f"{'MASE':>6} {'dir acc':>7} {'persist':>7} {'train s':>8}")  # fmt: skip
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        lines.append(
+            f"{r['model']:20} {r['family']:9} {num(r['mae'], '10.4f')} {num(r['mae_vs_naive'], '8.4f')} "
+            f"{num(r['dm_p_value'], '7.3f')} {num(r['rmse'], '10.4f')} {num(r['mape'], '7.3f')} "
+            f"{num(r['mase'], '6.3f')} {num(r['directional_accuracy'], '7.3f')} {num(r['persistence'], '7.3f')} "
+            f"{num(r['train_s'], '8.2f')}"
+        )
+    lines.append(ForecastEvaluator().headline(report)["text"])
+    return "\n".join(lines)

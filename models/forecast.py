@@ -377,3 +377,10 @@ class ARIMAForecaster(Forecaster):
 
     def _state(self) -> dict[str, Any]:
         return {"order": list(self.order_), "params": np.asarray(self.res_.params).tolist(), "aic": float(self.res_.aic)}
+
+
+@dataclass
+class GRUConfig(RNNConfig):
+    """The same recurrent forecaster with a GRU cell."""
+
+    cell: str = opt("gru", "Recurrent cell", choices=CELLS)
