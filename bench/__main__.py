@@ -13,7 +13,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from bench import cli_experiments
+from bench import cli_experiments, forecasting
 from bench.runner import BenchmarkRequest, leaderboard_rows
 from bench.tasks import REGISTRY, TaskSpec
 from models.config import ConfigError, TrainConfig
@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
         )  # fmt: skip
         p.add_argument("--json", type=Path, help="write the report here")
         p.add_argument("--no-store", action="store_true", help="do not record the run in the MLflow store")
+        if name == "forecast":
+            forecasting.add_cli_args(p)
     cli_experiments.add_parsers(sub)  # sweep, report, export
     return parser
 
@@ -139,9 +141,12 @@ def main(argv: list[str] | None = None) -> int:
             tcfg = dataclasses.replace(tcfg, epochs=args.epochs)  # re-validated by __post_init__
         configs = parse_overrides(spec, args.dataset, args.set)
         tcfg = train_overrides(tcfg, args.set)
+        dataset, setup, data_options = args.dataset, None, {}
+        if args.task == "forecast":
+            dataset, setup, data_options = forecasting.cli_request_parts(args)
         request = BenchmarkRequest(
-            args.task, args.dataset, tuple(models), seed=args.seed, configs=configs, train_config=tcfg,
-            max_samples=args.max_samples, repeats=args.repeats,
+            args.task, dataset, tuple(models), seed=args.seed, configs=configs, train_config=tcfg,
+            max_samples=args.max_samples, repeats=args.repeats, setup=setup, data_options=data_options,
         )  # fmt: skip
     except (ConfigError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -170,19 +175,22 @@ def print_report(report: dict[str, Any]) -> None:
     print(f"{report['task']} / {report['dataset']}  seed {report['seed']}  split {report['split']}")
     print(f"data: {report['data_source']}")
     print(f"execution: {report.get('environment', {}).get('execution', '?')}")
-    header = (
-        f"{'model':24} {'family':10} {'accuracy':>8} {'95% CI':>15} {'macro-F1':>8} {'train s':>8} {'ms/1k':>8} "
-        f"{'params':>10} {'seeds: mean ± sd':>18}"
-    )
-    print(header)
-    print("-" * len(header))
-    for r in leaderboard_rows(report):
-        ci = f"[{r['ci_low']:.3f},{r['ci_high']:.3f}]"
-        print(
-            f"{r['model']:24} {r['family']:10} {r['accuracy']:8.4f} {ci:>15} {r['macro_f1']:8.4f} "
-            f"{r['train_s']:8.2f} {r['predict_ms_per_1k']:8.1f} {r['params']:10d} "
-            + (f"{r['seed_mean']:.4f} ± {r['seed_sd']:.4f} (n={r['seeds']})" if r["seed_sd"] is not None else "")
+    if report.get("objective") == "forecasting":
+        print(forecasting.leaderboard_text(report))
+    else:
+        header = (
+            f"{'model':24} {'family':10} {'accuracy':>8} {'95% CI':>15} {'macro-F1':>8} {'train s':>8} {'ms/1k':>8} "
+            f"{'params':>10} {'seeds: mean ± sd':>18}"
         )
+        print(header)
+        print("-" * len(header))
+        for r in leaderboard_rows(report):
+            ci = f"[{r['ci_low']:.3f},{r['ci_high']:.3f}]"
+            print(
+                f"{r['model']:24} {r['family']:10} {r['accuracy']:8.4f} {ci:>15} {r['macro_f1']:8.4f} "
+                f"{r['train_s']:8.2f} {r['predict_ms_per_1k']:8.1f} {r['params']:10d} "
+                + (f"{r['seed_mean']:.4f} ± {r['seed_sd']:.4f} (n={r['seeds']})" if r["seed_sd"] is not None else "")
+            )
     for c in report["comparisons"]:
         print(c["verdict"])
     if report.get("run_id"):

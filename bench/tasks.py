@@ -6,7 +6,8 @@ Pages, the CLI and the tests all read this; adding a model here makes it appear 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
 from bench.evaluators import ClassificationEvaluator, Evaluator
@@ -244,3 +245,62 @@ def get_task(name: str) -> TaskSpec:
     if name not in REGISTRY:
         raise KeyError(f"unknown task {name!r}; known: {', '.join(REGISTRY)}")
     return REGISTRY[name]
+
+
+# ---------------------------------------------------------------- stock forecasting (issue 6)
+
+
+def _build_forecast_task() -> TaskSpec:
+    """The forecasting task: bundled / ticker / CSV price series, forecasters scored by walk-forward backtest."""
+    from bench.forecasting import DEFAULT_TRAIN, ForecastEvaluator, ForecastSetup, NeuralForecaster
+    from data import prices
+    from models import forecast as fc
+
+    def forecaster(cls: type) -> Callable[[Any, TrainConfig, int, Any], Any]:
+        def factory(cfg: Any, train_cfg: TrainConfig, seed: int, ctx: Any = None) -> Any:
+            setup = (getattr(ctx, "setup", None) or ForecastSetup()).series_setup()  # horizon, window, target
+            return NeuralForecaster(cfg, setup, train_cfg) if cls is NeuralForecaster else cls(cfg, setup)
+
+        return factory
+
+    def dataset(name: str, label: str, description: str) -> DatasetSpec:
+        return DatasetSpec(name, label, partial(prices.load_prices, name), _always, description,
+                           train_defaults=asdict(DEFAULT_TRAIN))  # fmt: skip
+
+    datasets = {n: dataset(n, m["label"], m["source"]) for n, m in prices.BUNDLED.items()}
+    datasets["ticker"] = dataset(
+        "ticker", "A ticker from Yahoo Finance", "Daily closes of any ticker via yfinance when online; cached on disk."
+    )
+    datasets["csv"] = dataset(
+        "csv", "Your CSV", "Your own price table: choose the date and price columns; daily, weekly or monthly."
+    )
+    models = [
+        ModelSpec("lstm", "LSTM", "neural", fc.RNNConfig, forecaster(NeuralForecaster),
+                  "LSTM over the window of scaled returns, trained by the one loop; prices rebuilt."),
+        ModelSpec("gru", "GRU", "neural", fc.GRUConfig, forecaster(NeuralForecaster),
+                  "The same recurrent forecaster with a GRU cell."),
+        ModelSpec("arima", "ARIMA", "classical", fc.ARIMAConfig, forecaster(fc.ARIMAForecaster),
+                  "ARIMA(p,1,q) with drift on log prices (statsmodels), refitted per fold."),
+        ModelSpec("linreg", "Lag regression", "classical", fc.LagRegressionConfig,
+                  forecaster(fc.LagRegressionForecaster),
+                  "Linear regression of the horizon return on the window of past returns."),
+        ModelSpec("drift", "Drift", "naive", fc.DriftConfig, forecaster(fc.DriftForecaster),
+                  "Last value plus the average change over the training window."),
+        ModelSpec("moving_average", "Moving average", "naive", fc.MovingAverageConfig,
+                  forecaster(fc.MovingAverageForecaster), "Mean of the last k prices."),
+        ModelSpec("naive", "Naive (last value)", "naive", fc.NaiveConfig, forecaster(fc.NaiveForecaster),
+                  "The random walk: tomorrow's price is today's."),
+    ]  # fmt: skip
+    return TaskSpec(
+        name="forecast",
+        label="Stock forecasting",
+        evaluator=ForecastEvaluator(),
+        setup_cls=ForecastSetup,
+        datasets=datasets,
+        models={m.name: m for m in models},
+        default_models=("lstm", "arima", "linreg", "drift", "moving_average", "naive"),
+    )
+
+
+FORECAST_TASK = _build_forecast_task()
+REGISTRY[FORECAST_TASK.name] = FORECAST_TASK
