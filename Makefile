@@ -5,13 +5,15 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PORT ?= 8501
+# Serve on this machine only by default; `make run ADDRESS=0.0.0.0` exposes it to the network (see README).
+ADDRESS ?= 127.0.0.1
 export DEBIAN_FRONTEND := noninteractive
 export MLFLOW_DISABLE_TELEMETRY := true
 
 .PHONY: run test perf setup setup-dev system-data system-test-deps lint clean help
 
 help:
-	@echo "make run   - set up .venv and serve the dashboard on http://localhost:$(PORT)"
+	@echo "make run   - set up .venv and serve the dashboard on http://$(ADDRESS):$(PORT)"
 	@echo "make test  - set up .venv + test tools (Chromium, Playwright) and run lint and the whole suite"
 	@echo "make perf  - speed benchmarks of the training loop (writes perf/results.json)"
 
@@ -48,7 +50,7 @@ setup: $(VENV)/.stamp-run system-data
 setup-dev: $(VENV)/.stamp-dev system-test-deps
 
 run: setup
-	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.headless true
+	$(VENV)/bin/streamlit run app.py --server.address $(ADDRESS) --server.port $(PORT) --server.headless true
 
 lint: setup-dev
 	$(VENV)/bin/ruff check .

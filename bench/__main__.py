@@ -13,7 +13,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from bench.runner import leaderboard_rows, run_benchmark
+from bench.runner import BenchmarkRequest, leaderboard_rows, run_benchmark
 from bench.tasks import REGISTRY, TaskSpec
 from bench.train import TrainingAborted, TrainingCancelled
 from data.images import DatasetUnavailable
@@ -86,11 +86,11 @@ def main(argv: list[str] | None = None) -> int:
                 )
 
         configs = parse_overrides(spec, args.dataset, args.set)
-        report = run_benchmark(
-            args.task, args.dataset, models, seed=args.seed, configs=configs, train_config=tcfg,
-            max_samples=args.max_samples, store=None if args.no_store else RunStore(), on_event=on_event,
-            repeats=args.repeats,
+        request = BenchmarkRequest(
+            args.task, args.dataset, tuple(models), seed=args.seed, configs=configs, train_config=tcfg,
+            max_samples=args.max_samples, repeats=args.repeats,
         )  # fmt: skip
+        report = run_benchmark(request, store=None if args.no_store else RunStore(), on_event=on_event)
     except (ConfigError, DatasetUnavailable, TrainingAborted, TrainingCancelled) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,7 +1,9 @@
-"""One benchmark run: load a dataset, fit every chosen model, evaluate all of them the same way,
-compare the best neural model with the best classical one, and store the run.
+"""One benchmark run, for every task: load a dataset, fit every chosen model, evaluate all of them the
+same way, compare the best neural model with the best baseline, and store the run.
 
-The page and the CLI both call `run_benchmark`; nothing else trains models.
+The page and the CLI both call `run_benchmark` with a `BenchmarkRequest`; nothing else trains models.
+What differs by objective (fitting and scoring, metrics, significance test, leaderboard, headline) is
+the task's evaluator (bench/evaluators.py).
 """
 
 from __future__ import annotations
@@ -11,14 +13,15 @@ import os
 import platform
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import torch
 
-from bench.evaluate import classification_metrics, error_analysis, mcnemar_test, significance_verdict, timed_predict
+from bench.evaluators import ModelOutcome, RunContext
 from bench.runs import RunStore
 from bench.tasks import get_task
 from bench.train import Callback, TrainingCancelled, select_device
@@ -77,28 +80,47 @@ class _EpochLogger(Callback):
             self.on_event("epoch", {"model": self.model, "record": record, "progress": state.progress})
 
 
+@dataclass(frozen=True)
+class BenchmarkRequest:
+    """Everything that defines one benchmark run; picklable, so it can be sent to a worker process.
+
+    configs: model name -> config dataclass (missing models use their dataset defaults).
+    train_config: the neural training config (None: the dataset's defaults).
+    setup: the task's set-up dataclass (e.g. forecast horizon and window); None: the task's defaults.
+    data_options: keyword arguments for the dataset loader (e.g. the path of a validated user upload).
+    """
+
+    task: str
+    dataset: str
+    models: tuple[str, ...]
+    seed: int = 0
+    configs: Mapping[str, Any] = field(default_factory=dict)
+    train_config: TrainConfig | None = None
+    max_samples: int = 0
+    repeats: int = 1
+    setup: Any = None
+    data_options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "models", tuple(self.models))
+
+
 def run_benchmark(
-    task: str,
-    dataset: str,
-    models: Sequence[str],
+    request: BenchmarkRequest,
     *,
-    seed: int = 0,
-    configs: dict[str, Any] | None = None,
-    train_config: TrainConfig | None = None,
-    max_samples: int = 0,
     store: RunStore | None = None,
     on_event: Event | None = None,
     callbacks: Sequence[Callback] = (),
-    repeats: int = 1,
 ) -> dict[str, Any]:
-    """Run and evaluate `models` on `dataset`; returns the JSON-ready report (with `run_id` when stored).
+    """Run and evaluate the request's models; returns the JSON-ready report (with `run_id` when stored).
 
     repeats > 1 retrains every seed-dependent model (neural nets, random forest) with seeds seed+1, ...
-    on the same split and reports the spread of test accuracy over seeds; the first seed's model is the
-    one stored, shown and compared.
+    on the same split and reports the spread of the primary metric over seeds; the first seed's model is
+    the one stored, shown and compared.
 
-    on_event(kind, payload) receives "model_start", "epoch", "model_end" events for progress display;
-    `callbacks` are added to every neural model's training loop (e.g. a CancelToken).
+    on_event(kind, payload) receives "run_started" (with the store's run_id), "model_start", "batch",
+    "epoch" and "model_end" events for progress display; `callbacks` are added to every neural model's
+    training loop (e.g. a CancelToken).
     At most MAX_CONCURRENT_RUNS runs train at once; a further one waits, then gives up with ConfigError.
     """
     if not _SLOTS.acquire(timeout=SLOT_WAIT_SECONDS):
@@ -106,51 +128,62 @@ def run_benchmark(
             f"the server is busy: {MAX_CONCURRENT_RUNS} trainings are running; try again in a few minutes"
         )
     try:
-        return _run(
-            task, dataset, models, seed, configs, train_config, max_samples, store, on_event, callbacks, repeats
-        )  # fmt: skip
+        return _run(request, store, on_event, callbacks)
     finally:
         _SLOTS.release()
 
 
-def _run(
-    task: str,
-    dataset: str,
-    models: Sequence[str],
-    seed: int,
-    configs: dict[str, Any] | None,
-    train_config: TrainConfig | None,
-    max_samples: int,
-    store: RunStore | None,
-    on_event: Event | None,
-    callbacks: Sequence[Callback],
-    repeats: int = 1,
-) -> dict[str, Any]:
-    if not 1 <= repeats <= 10:
-        raise ConfigError(f"repeats must be between 1 and 10, got {repeats}")
-    spec = get_task(task)
-    if dataset not in spec.datasets:
-        raise ConfigError(f"unknown dataset {dataset!r} for task {task}; known: {', '.join(spec.datasets)}")
-    unknown = [m for m in models if m not in spec.models]
-    if unknown or not models:
+def _validate(request: BenchmarkRequest) -> tuple[Any, Any]:
+    if not 1 <= request.repeats <= 10:
+        raise ConfigError(f"repeats must be between 1 and 10, got {request.repeats}")
+    try:
+        spec = get_task(request.task)
+    except KeyError as exc:
+        raise ConfigError(str(exc.args[0])) from exc
+    if request.dataset not in spec.datasets:
+        raise ConfigError(
+            f"unknown dataset {request.dataset!r} for task {request.task}; known: {', '.join(spec.datasets)}"
+        )
+    unknown = [m for m in request.models if m not in spec.models]
+    if unknown or not request.models:
         raise ConfigError(f"unknown model(s) {unknown or 'none chosen'}; known: {', '.join(spec.models)}")
-    ds = spec.datasets[dataset]
+    ds = spec.datasets[request.dataset]
     ok, reason = ds.availability()
     if not ok:
         raise ConfigError(reason)
-    configs = dict(configs or {})
-    tcfg = train_config or ds.default_train_config(seed)
-    tcfg = dataclasses.replace(tcfg, seed=seed, max_samples=max_samples or tcfg.max_samples)
-    split = ds.loader(seed=seed, max_samples=tcfg.max_samples)
-    n_classes = len(split.class_names)
+    return spec, ds
 
-    cfgs = {m: configs.get(m) or spec.models[m].default_config(dataset) for m in models}
-    params: dict[str, Any] = {"task": task, "dataset": dataset, "seed": seed, "models": ",".join(models)}
+
+def _run(
+    request: BenchmarkRequest, store: RunStore | None, on_event: Event | None, callbacks: Sequence[Callback]
+) -> dict[str, Any]:
+    spec, ds = _validate(request)
+    evaluator = spec.evaluator
+    seed, models = request.seed, request.models
+    tcfg = request.train_config or ds.default_train_config(seed)
+    tcfg = dataclasses.replace(tcfg, seed=seed, max_samples=request.max_samples or tcfg.max_samples)
+    setup = request.setup
+    if setup is None and spec.setup_cls is not None:
+        setup = spec.setup_cls()
+    data = ds.loader(seed=seed, max_samples=tcfg.max_samples, **dict(request.data_options))
+
+    cfgs = {m: request.configs.get(m) or spec.models[m].default_config(request.dataset) for m in models}
+    params: dict[str, Any] = {"task": request.task, "dataset": request.dataset, "seed": seed, "models": ",".join(models)}
     params.update({f"train.{k}": v for k, v in dataclasses.asdict(tcfg).items()})
+    if setup is not None:
+        params.update({f"setup.{k}": v for k, v in dataclasses.asdict(setup).items()})
     for m, c in cfgs.items():
         params.update({f"{m}.{k}": v for k, v in dataclasses.asdict(c).items()})
-    run_id = store.start(task, dataset, seed, params) if store is not None else None
+    run_id = store.start(request.task, request.dataset, seed, params) if store is not None else None
+    if on_event and run_id:
+        on_event("run_started", {"run_id": run_id})
 
+    def callbacks_for(name: str, log: bool = True) -> list[Callback]:
+        return [_EpochLogger(name, store if log else None, run_id if log else None, on_event), *callbacks]
+
+    ctx = RunContext(request=request, spec=spec, data=data, train_config=tcfg, setup=setup,
+                     callbacks_for=callbacks_for)  # fmt: skip
+    metric = evaluator.primary_metric
     results: list[dict[str, Any]] = []
     predictions: dict[str, np.ndarray] = {}
     estimators: dict[str, Any] = {}
@@ -159,54 +192,59 @@ def _run(
             mspec = spec.models[name]
             if on_event:
                 on_event("model_start", {"model": name, "label": mspec.label, "index": i, "total": len(models)})
-            est = mspec.factory(cfgs[name], tcfg, seed)
-            t0 = time.perf_counter()
-            if mspec.family == "neural":
-                est.fit(
-                    split.X_train, split.y_train, callbacks=[_EpochLogger(name, store, run_id, on_event), *callbacks]
-                )
-            else:
-                est.fit(split.X_train, split.y_train)
-            train_seconds = time.perf_counter() - t0
-            pred, per_1k = timed_predict(est.predict, split.X_test)
-            metrics = classification_metrics(split.y_test, pred, n_classes)
-            seed_runs = [{"seed": seed, "accuracy": metrics["accuracy"]}]
-            if repeats > 1 and mspec.seed_dependent:
-                for r in range(1, repeats):
+            est = mspec.factory(cfgs[name], tcfg, seed, ctx)
+            outcome: ModelOutcome = evaluator.fit_and_score(ctx, mspec, est, callbacks_for(name))
+            first = evaluator.score(outcome.result)
+            seed_runs = [{"seed": seed, metric: first}]
+            if request.repeats > 1 and mspec.seed_dependent:
+                for r in range(1, request.repeats):
                     if on_event:
                         on_event("model_start", {"model": name, "label": f"{mspec.label} (seed {seed + r})",
                                                  "index": i, "total": len(models)})  # fmt: skip
-                    extra = mspec.factory(cfgs[name], dataclasses.replace(tcfg, seed=seed + r), seed + r)
-                    if mspec.family == "neural":
-                        extra.fit(split.X_train, split.y_train, callbacks=[_EpochLogger(name, None, None, on_event),
-                                                                           *callbacks])  # fmt: skip
-                    else:
-                        extra.fit(split.X_train, split.y_train)
-                    acc = float((extra.predict(split.X_test) == split.y_test).mean())
-                    seed_runs.append({"seed": seed + r, "accuracy": acc})
-            accs = np.array([r["accuracy"] for r in seed_runs])
-            metrics["seed_runs"] = seed_runs
-            metrics["accuracy_seed_mean"] = float(accs.mean())
-            metrics["accuracy_seed_sd"] = float(accs.std(ddof=1)) if len(accs) > 1 else None
+                    tcfg_r = dataclasses.replace(tcfg, seed=seed + r)
+                    ctx_r = dataclasses.replace(ctx, train_config=tcfg_r)
+                    extra = mspec.factory(cfgs[name], tcfg_r, seed + r, ctx_r)
+                    again = evaluator.fit_and_score(ctx_r, mspec, extra, callbacks_for(name, log=False))
+                    seed_runs.append({"seed": seed + r, metric: evaluator.score(again.result)})
+            values = np.array([r[metric] for r in seed_runs], dtype=float)
             result = {
                 "name": name,
                 "label": mspec.label,
                 "family": mspec.family,
-                "metrics": metrics,
-                "errors": error_analysis(metrics["confusion_matrix"], split.class_names),
-                "train_seconds": round(train_seconds, 4),
-                "predict_seconds_per_1k": round(per_1k, 6),
-                "n_params": int(est.n_params),
-                "train_samples": int(est.n_train_),
-                "val_samples": int(est.n_val_),
+                **outcome.result,
                 "config": dataclasses.asdict(cfgs[name]),
-                "history": [h.to_dict() for h in est.history_],
+            }
+            result["metrics"] = {
+                **outcome.result["metrics"],
+                "seed_runs": seed_runs,
+                f"{metric}_seed_mean": float(values.mean()),
+                f"{metric}_seed_sd": float(values.std(ddof=1)) if len(values) > 1 else None,
             }
             results.append(result)
-            predictions[name] = pred.astype(np.int64)
-            estimators[name] = est
+            predictions[name] = outcome.predictions
+            estimators[name] = outcome.estimator
             if on_event:
                 on_event("model_end", {"model": name, "result": result})
+
+        report = {
+            "task": request.task,
+            "dataset": request.dataset,
+            "objective": evaluator.objective,
+            "primary_metric": metric,
+            "seed": seed,
+            **evaluator.report_fields(ctx, results),
+            "train_config": dataclasses.asdict(tcfg),
+            "setup": dataclasses.asdict(setup) if setup is not None else None,
+            "data_options": {k: v for k, v in request.data_options.items() if k != "path"},
+            "repeats": request.repeats,
+            "models": results,
+            "comparisons": evaluator.compare(ctx, results, predictions),
+            "environment": environment(),
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "run_id": run_id,
+        }
+        if store is not None and run_id is not None:
+            store.finish(run_id, report, predictions, estimators)
     except BaseException as exc:  # Streamlit's stop/rerun is a BaseException too: close the run cleanly
         if store is not None and run_id is not None:
             # stopped on purpose (cancel, Ctrl-C, a Streamlit stop/rerun: BaseExceptions) vs. went wrong
@@ -214,72 +252,14 @@ def _run(
             status = "KILLED" if stopped else "FAILED"
             store.abort(run_id, status, f"{type(exc).__name__}: {exc}")
         raise
-
-    comparisons = compare(results, split.y_test, predictions)
-    n_val = max((r["val_samples"] for r in results if r["family"] == "neural"), default=0)
-    report = {
-        "task": task,
-        "dataset": dataset,
-        "seed": seed,
-        "split": {"train": len(split.y_train), "val": int(n_val), "test": len(split.y_test)},
-        "split_note": split.split_note
-        + (f"; validation = {n_val} samples carved from the training split for early stopping" if n_val else ""),
-        "data_source": split.source,
-        "class_names": split.class_names,
-        "train_config": dataclasses.asdict(tcfg),
-        "repeats": repeats,
-        "models": results,
-        "comparisons": comparisons,
-        "environment": environment(),
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "run_id": run_id,
-    }
-    if store is not None and run_id is not None:
-        store.finish(run_id, report, predictions, estimators)
     return report
 
 
-def compare(results: list[dict[str, Any]], y_test: np.ndarray, predictions: dict[str, np.ndarray]) -> list[dict]:
-    """McNemar tests: best neural vs best classical first, then every other neural model vs that baseline."""
-    neural = sorted((r for r in results if r["family"] == "neural"), key=lambda r: -r["metrics"]["accuracy"])
-    classic = sorted(
-        (r for r in results if r["family"] in ("classical", "naive")),
-        key=lambda r: (r["family"] != "classical", -r["metrics"]["accuracy"]),
-    )
-    if not neural or not classic:
-        return []
-    base = classic[0]
-    out = []
-    for k, r in enumerate(neural):
-        test = mcnemar_test(y_test, predictions[r["name"]], predictions[base["name"]])
-        row = {"a": r["name"], "b": base["name"], "a_label": r["label"], "b_label": base["label"], **test}
-        row["primary"] = k == 0
-        row["verdict"] = significance_verdict(row, r["metrics"]["accuracy"], base["metrics"]["accuracy"])
-        out.append(row)
-    return out
-
-
 def leaderboard_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """Flat rows for a table, best primary metric first."""
-    rows = []
-    for m in report["models"]:
-        lo, hi = m["metrics"]["accuracy_ci"]
-        rows.append(
-            {
-                "model": m["label"],
-                "family": m["family"],
-                "accuracy": m["metrics"]["accuracy"],
-                "ci_low": lo,
-                "ci_high": hi,
-                "macro_f1": m["metrics"]["macro_f1"],
-                "train_s": m["train_seconds"],
-                "predict_ms_per_1k": m["predict_seconds_per_1k"] * 1000,
-                "params": m["n_params"],
-                "train_samples": m["train_samples"],
-                "epochs": len(m["history"]) or None,
-                "seeds": len(m["metrics"].get("seed_runs", [])) or 1,
-                "seed_mean": m["metrics"].get("accuracy_seed_mean"),
-                "seed_sd": m["metrics"].get("accuracy_seed_sd"),
-            }
-        )
-    return sorted(rows, key=lambda r: -r["accuracy"])
+    """Flat rows for a table, best first, as the report's task evaluator defines them."""
+    return get_task(report["task"]).evaluator.leaderboard_rows(report)
+
+
+def headline(report: dict[str, Any]) -> dict[str, str]:
+    """The plain-words verdict of a report: {"level", "text"}."""
+    return get_task(report["task"]).evaluator.headline(report)

@@ -8,6 +8,7 @@ or skops). Runs are only listed once FINISHED, so an interrupted run never shows
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -27,6 +28,12 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DIR = Path(os.environ.get("NEURALBENCH_RUNS", ROOT / "runs"))
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 MODEL_NAME = re.compile(r"^[a-z0-9_-]{1,40}$")
+# The only classes a stored model can be rebuilt into: "kind" in its config.json -> "module:Class" with a
+# classmethod load(folder). A kind read from a file never names code outside this list.
+MODEL_KINDS: dict[str, str] = {
+    "neural": "bench.neural:NeuralClassifier",
+    "classical": "models.classical:SklearnClassifier",
+}
 
 
 class RunNotFound(LookupError):
@@ -183,11 +190,11 @@ class RunStore:
 
     def load_model(self, run_id: str, name: str) -> Any:
         """Rebuild one model of a run from its config + weights."""
-        from models.classical import SklearnClassifier
-        from models.neural import NeuralClassifier
-
         if not MODEL_NAME.match(name or ""):
             raise RunNotFound(f"not a model name: {name!r}")
         folder = self._download(run_id, f"models/{name}")
         kind = json.loads((folder / "config.json").read_text()).get("kind")
-        return NeuralClassifier.load(folder) if kind == "neural" else SklearnClassifier.load(folder)
+        if kind not in MODEL_KINDS:
+            raise RunNotFound(f"model {name!r} has an unknown kind {kind!r}")
+        module, _, cls = MODEL_KINDS[kind].partition(":")
+        return getattr(importlib.import_module(module), cls).load(folder)

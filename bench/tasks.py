@@ -9,11 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.evaluators import ClassificationEvaluator, Evaluator
+from bench.neural import NeuralClassifier
 from data import images
 from models import classical
 from models.config import TrainConfig
 from models.nets import CNNConfig, MLPConfig
-from models.neural import NeuralClassifier
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,8 @@ class ModelSpec:
     label: str
     family: str  # "neural" | "classical" | "naive" | "pretrained"
     config_cls: type
-    factory: Callable[[Any, TrainConfig, int], Any]
+    # factory(config, train_config, seed, ctx) -> unfitted estimator; ctx is the RunContext (data, set-up)
+    factory: Callable[[Any, TrainConfig, int, Any], Any]
     description: str
     # dataset name -> config overrides (e.g. an SVM training subset on a large dataset)
     dataset_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -63,11 +65,19 @@ class TaskSpec:
 
     name: str
     label: str
-    objective: str  # "classification" | "forecasting"
-    primary_metric: str
+    evaluator: Evaluator  # fitting, scoring, significance, leaderboard and headline for this objective
     datasets: dict[str, DatasetSpec]
     models: dict[str, ModelSpec]
     default_models: tuple[str, ...]
+    setup_cls: type | None = None  # the task's set-up dataclass (e.g. forecast horizon), if it has one
+
+    @property
+    def objective(self) -> str:
+        return self.evaluator.objective
+
+    @property
+    def primary_metric(self) -> str:
+        return self.evaluator.primary_metric
 
     def neural_models(self) -> list[str]:
         return [m for m, s in self.models.items() if s.family == "neural"]
@@ -80,15 +90,15 @@ def _always() -> tuple[bool, str]:
     return True, "bundled"
 
 
-def _neural(arch: str) -> Callable[[Any, TrainConfig, int], NeuralClassifier]:
-    def factory(cfg: Any, train_cfg: TrainConfig, seed: int) -> NeuralClassifier:
+def _neural(arch: str) -> Callable[[Any, TrainConfig, int, Any], NeuralClassifier]:
+    def factory(cfg: Any, train_cfg: TrainConfig, seed: int, ctx: Any = None) -> NeuralClassifier:
         return NeuralClassifier(arch, cfg, train_cfg)
 
     return factory
 
 
-def _sk(name: str) -> Callable[[Any, TrainConfig, int], classical.SklearnClassifier]:
-    def factory(cfg: Any, train_cfg: TrainConfig, seed: int) -> classical.SklearnClassifier:
+def _sk(name: str) -> Callable[[Any, TrainConfig, int, Any], classical.SklearnClassifier]:
+    def factory(cfg: Any, train_cfg: TrainConfig, seed: int, ctx: Any = None) -> classical.SklearnClassifier:
         return classical.SklearnClassifier(name, cfg, seed)
 
     return factory
@@ -97,8 +107,7 @@ def _sk(name: str) -> Callable[[Any, TrainConfig, int], classical.SklearnClassif
 IMAGE_TASK = TaskSpec(
     name="image",
     label="Image recognition",
-    objective="classification",
-    primary_metric="accuracy",
+    evaluator=ClassificationEvaluator(),
     datasets={
         "mnist-5k": DatasetSpec(
             "mnist-5k",

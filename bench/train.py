@@ -10,7 +10,7 @@ import copy
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -152,10 +152,17 @@ def _forward_in_batches(model: nn.Module, X: torch.Tensor, batch: int, autocast:
     return torch.cat(outs) if outs else torch.empty(0)
 
 
+def _as_input(X: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Model input on `device`: integer arrays (token ids) as int64, everything else as float32."""
+    t = torch.as_tensor(X)
+    dtype = torch.long if not t.is_floating_point() and t.dtype != torch.bool else torch.float32
+    return t.to(device=device, dtype=dtype)
+
+
 def predict_logits(model: nn.Module, X: np.ndarray | torch.Tensor, bf16: bool = False, batch: int = 2048) -> np.ndarray:
     """Model outputs for X in eval mode, in batches; returns float32 numpy."""
     device = next(model.parameters()).device
-    Xt = torch.as_tensor(X, dtype=torch.float32).to(device)
+    Xt = _as_input(X, device)
     if Xt.dim() == 4:
         Xt = Xt.contiguous(memory_format=torch.channels_last)
     model.eval()
@@ -172,19 +179,23 @@ def train(
     y_val: np.ndarray | None = None,
     objective: str = "classification",
     callbacks: Sequence[Callback] = (),
+    order: Callable[[torch.Generator], torch.Tensor] | None = None,
 ) -> list[EpochRecord]:
     """Train `model` in place with AdamW/Adam/SGD and a one-cycle schedule; return the per-epoch history.
 
     objective: "classification" (cross-entropy on integer labels) or "regression" (MSE on floats).
+    Integer inputs (token ids) stay int64; float inputs become float32.
+    order(generator) -> permutation of range(len(X)) sets each epoch's sample order (e.g. length
+    bucketing); the default is a fresh random permutation.
     Raises TrainingAborted on a non-finite loss, TrainingCancelled when a callback cancels.
     """
     device = select_device()
     seed_everything(cfg.seed)
     model.to(device)
     classify = objective == "classification"
-    Xt = torch.as_tensor(X, dtype=torch.float32, device=device)
+    Xt = _as_input(X, device)
     yt = torch.as_tensor(y, dtype=torch.long if classify else torch.float32, device=device)
-    Xv = None if X_val is None or len(X_val) == 0 else torch.as_tensor(X_val, dtype=torch.float32, device=device)
+    Xv = None if X_val is None or len(X_val) == 0 else _as_input(X_val, device)
     yv = None if Xv is None else torch.as_tensor(y_val, dtype=yt.dtype, device=device)
     if Xt.dim() == 4:  # NHWC is the fast layout for oneDNN / cuDNN convolutions
         model.to(memory_format=torch.channels_last)
@@ -221,7 +232,7 @@ def train(
             state.epoch, state.batch = epoch, 0
             t0 = time.perf_counter()
             model.train()
-            perm = torch.randperm(n, generator=gen).to(device)
+            perm = (order(gen) if order is not None else torch.randperm(n, generator=gen)).to(device)
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), device=device, dtype=torch.long)
             for b in range(steps):

@@ -24,6 +24,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from models.config import ConfigError, check_fields, config_from_dict, opt
+from models.io import atomic_write
 
 SUBSET_HELP = "Train on at most this many samples of the training split (0 = all); stated in the results"
 
@@ -155,13 +156,11 @@ class SklearnClassifier:
 
     def save(self, folder: str | Path) -> None:
         """Write `config.json` and `model.skops` into `folder`."""
-        from models.neural import _atomic_write
-
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         meta = {"kind": "classical", "name": self.name, "config": dataclasses.asdict(self.config), "seed": self.seed}
-        _atomic_write(folder / "model.skops", lambda p: sio.dump(self.estimator_, p))
-        _atomic_write(folder / "config.json", lambda p: Path(p).write_text(json.dumps(meta, indent=2)))
+        atomic_write(folder / "model.skops", lambda p: sio.dump(self.estimator_, p))
+        atomic_write(folder / "config.json", lambda p: Path(p).write_text(json.dumps(meta, indent=2)))
 
     @classmethod
     def load(cls, folder: str | Path) -> SklearnClassifier:

@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from bench.runner import run_benchmark
+from bench.runner import BenchmarkRequest, run_benchmark
 from bench.tasks import get_task
 from bench.train import TrainingAborted
 from data.images import DatasetUnavailable
@@ -157,10 +157,11 @@ def train_and_show(dataset: str, raw: dict[str, Any]) -> None:
 
     try:
         with st.status("Training ...", expanded=False) as status:
-            report = run_benchmark(
-                "image", dataset, raw["models"], seed=raw["seed"], configs=configs, train_config=tcfg,
-                max_samples=raw["max_samples"], store=ui.run_store(), on_event=on_event, repeats=raw["repeats"],
+            request = BenchmarkRequest(
+                "image", dataset, tuple(raw["models"]), seed=raw["seed"], configs=configs, train_config=tcfg,
+                max_samples=raw["max_samples"], repeats=raw["repeats"],
             )  # fmt: skip
+            report = run_benchmark(request, store=ui.run_store(), on_event=on_event)
             status.update(label="Training complete", state="complete")
     except (ConfigError, DatasetUnavailable) as exc:
         st.session_state["image.training"] = False

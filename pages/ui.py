@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from bench.explain import explain_images
+from bench.runner import headline as engine_headline
 from bench.runner import leaderboard_rows
 from bench.runs import RunStore
 from bench.tasks import get_task
@@ -185,25 +186,9 @@ def confusion(cm: list[list[int]], class_names: list[str], title: str) -> go.Fig
 
 
 def headline(report: dict[str, Any]) -> None:
-    """Who won, said plainly, including when the neural nets lose."""
-    models = sorted(report["models"], key=lambda m: -m["metrics"]["accuracy"])
-    best = models[0]
-    neural = [m for m in models if m["family"] == "neural"]
-    classic = [m for m in models if m["family"] in ("classical", "naive")]
-    if neural and classic:
-        bn, bc = neural[0], classic[0]
-        if bn["metrics"]["accuracy"] >= bc["metrics"]["accuracy"]:
-            st.success(
-                f"The best neural model ({bn['label']}, {bn['metrics']['accuracy']:.2%}) beats the best baseline "
-                f"({bc['label']}, {bc['metrics']['accuracy']:.2%}) on this run."
-            )
-        else:
-            st.warning(
-                f"The neural nets lose on this run: {bc['label']} ({bc['metrics']['accuracy']:.2%}) beats the best "
-                f"neural model ({bn['label']}, {bn['metrics']['accuracy']:.2%})."
-            )
-    else:
-        st.info(f"Best model: {best['label']} ({best['metrics']['accuracy']:.2%}).")
+    """Who won, said plainly (the task's evaluator words it), including when the neural nets lose."""
+    verdict = engine_headline(report)
+    {"success": st.success, "warning": st.warning}.get(verdict["level"], st.info)(verdict["text"])
     for c in report.get("comparisons", []):
         if c.get("primary"):
             st.markdown(f"**Significance.** {c['verdict']}")

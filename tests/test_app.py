@@ -138,10 +138,10 @@ def test_shap_explanation_of_a_trained_model() -> None:
 
 
 def test_home_shows_the_latest_stored_run() -> None:
-    from bench.runner import run_benchmark
     from bench.runs import RunStore
+    from tests.helpers import bench_run
 
-    run_benchmark("image", "digits", ["knn", "majority"], store=RunStore())
+    bench_run("image", "digits", ["knn", "majority"], store=RunStore())
     at = AppTest.from_file(APP, default_timeout=120).run()
     assert not at.exception
     board = leaderboard(at)

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from bench.explain import ExplanationUnavailable, explain_images
+from bench.neural import NeuralClassifier
 from models.classical import SklearnClassifier
 from models.config import TrainConfig
 from models.nets import MLPConfig
-from models.neural import NeuralClassifier
 
 
 def test_linear_explainer_is_additive(tiny_mnist) -> None:

@@ -8,11 +8,11 @@ import pickle
 import numpy as np
 import pytest
 
+from bench.neural import NeuralClassifier
 from bench.tasks import REGISTRY, get_task
 from models.classical import SklearnClassifier
 from models.config import ConfigError, TrainConfig
 from models.nets import CNNConfig, MLPConfig
-from models.neural import NeuralClassifier
 
 IMAGE = get_task("image")
 MODEL_NAMES = list(IMAGE.models)
@@ -25,7 +25,7 @@ def fit_fast(name: str, split, train_cfg: TrainConfig):
         cfg = dataclasses.replace(cfg, channels=8)
     if name == "rf":
         cfg = dataclasses.replace(cfg, n_estimators=20)
-    return spec.factory(cfg, train_cfg, 0).fit(split.X_train, split.y_train)
+    return spec.factory(cfg, train_cfg, 0, None).fit(split.X_train, split.y_train)
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)

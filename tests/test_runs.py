@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from bench.__main__ import main as cli_main
-from bench.runner import run_benchmark
 from bench.runs import RunNotFound, RunStore
 from bench.train import Callback, TrainingCancelled
 from data.images import load_mnist_5k
 from models.config import ConfigError, TrainConfig
+from tests.helpers import bench_run
 
 FAST = TrainConfig(epochs=2, batch_size=64, lr=2e-3)
 
@@ -24,7 +24,7 @@ def store(tmp_path_factory) -> RunStore:
 
 @pytest.fixture(scope="module")
 def stored_report(store) -> dict:
-    return run_benchmark("image", "mnist-5k", ["cnn", "logreg", "majority"], seed=0, train_config=FAST,
+    return bench_run("image", "mnist-5k", ["cnn", "logreg", "majority"], seed=0, train_config=FAST,
                          max_samples=400, store=store)  # fmt: skip
 
 
@@ -67,7 +67,7 @@ def test_cancelled_run_is_closed_and_not_listed(store) -> None:
 
     before = {r["run_id"] for r in store.list_runs("image")}
     with pytest.raises(TrainingCancelled):
-        run_benchmark("image", "mnist-5k", ["cnn"], train_config=FAST, max_samples=200, store=store,
+        bench_run("image", "mnist-5k", ["cnn"], train_config=FAST, max_samples=200, store=store,
                       callbacks=[Cancel()])  # fmt: skip
     after = {r["run_id"] for r in store.list_runs("image")}
     assert after == before
@@ -88,11 +88,11 @@ def test_model_names_cannot_escape_the_run(store, stored_report) -> None:
 
 def test_unknown_inputs_are_config_errors() -> None:
     with pytest.raises(ConfigError, match="unknown dataset"):
-        run_benchmark("image", "cifar-1m", ["cnn"])
+        bench_run("image", "cifar-1m", ["cnn"])
     with pytest.raises(ConfigError, match="unknown model"):
-        run_benchmark("image", "mnist-5k", ["transformer"])
+        bench_run("image", "mnist-5k", ["transformer"])
     with pytest.raises(ConfigError):
-        run_benchmark("image", "mnist-5k", [])
+        bench_run("image", "mnist-5k", [])
 
 
 def test_cli_writes_json_report(tmp_path, capsys) -> None:
@@ -123,10 +123,10 @@ def test_heavy_jobs_are_bounded(monkeypatch) -> None:
     runner._SLOTS.acquire()  # another session is training
     try:
         with pytest.raises(ConfigError, match="busy"):
-            run_benchmark("image", "digits", ["majority"])
+            bench_run("image", "digits", ["majority"])
     finally:
         runner._SLOTS.release()
-    assert run_benchmark("image", "digits", ["majority"])["models"][0]["name"] == "majority"
+    assert bench_run("image", "digits", ["majority"])["models"][0]["name"] == "majority"
 
 
 def test_cli_config_overrides(tmp_path) -> None:
@@ -164,4 +164,4 @@ def test_repeats_measure_the_spread_over_seeds(tmp_path) -> None:
 
 def test_repeats_are_bounded() -> None:
     with pytest.raises(ConfigError, match="repeats"):
-        run_benchmark("image", "digits", ["majority"], repeats=50)
+        bench_run("image", "digits", ["majority"], repeats=50)

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from bench.neural import NeuralClassifier
 from bench.train import Callback, CancelToken, EarlyStopping, TrainingAborted, TrainingCancelled, train
 from models.config import TrainConfig
 from models.nets import MLP, MLPConfig
-from models.neural import NeuralClassifier
 
 
 def small_net() -> torch.nn.Module:

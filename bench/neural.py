@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from torch import nn
 
 from bench.train import Callback, EarlyStopping, EpochRecord, predict_logits, seed_everything, train
 from models.config import ConfigError, TrainConfig, config_from_dict
+from models.io import atomic_write
 from models.nets import CNN, MLP, CNNConfig, MLPConfig
 
 ARCHITECTURES: dict[str, tuple[type, type]] = {"cnn": (CNN, CNNConfig), "mlp": (MLP, MLPConfig)}
@@ -90,8 +89,8 @@ class NeuralClassifier:
             "n_classes": self.n_classes_,
         }
         state = {k: v.detach().cpu().contiguous() for k, v in self.model_.state_dict().items()}
-        _atomic_write(folder / "model.safetensors", lambda p: save_file(state, p))
-        _atomic_write(folder / "config.json", lambda p: Path(p).write_text(json.dumps(meta, indent=2)))
+        atomic_write(folder / "model.safetensors", lambda p: save_file(state, p))
+        atomic_write(folder / "config.json", lambda p: Path(p).write_text(json.dumps(meta, indent=2)))
 
     @classmethod
     def load(cls, folder: str | Path) -> NeuralClassifier:
@@ -113,15 +112,3 @@ class NeuralClassifier:
         est.model_.eval()
         est.history_ = []
         return est
-
-
-def _atomic_write(path: Path, write: Any) -> None:
-    """Write via a temp file in the same folder, then os.replace: a crash never leaves half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
