@@ -13,6 +13,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from bench import text_cli
 from bench.runner import BenchmarkRequest, leaderboard_rows, run_benchmark
 from bench.tasks import REGISTRY, TaskSpec
 from bench.train import TrainingAborted, TrainingCancelled
@@ -40,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
         )  # fmt: skip
         p.add_argument("--json", type=Path, help="write the report here")
         p.add_argument("--no-store", action="store_true", help="do not record the run in the MLflow store")
+        text_cli.add_task_arguments(name, p)
+    text_cli.add_predict_parser(sub)
     return parser
 
 
@@ -72,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     from bench.runs import RunStore
 
     args = build_parser().parse_args(argv)
+    if args.task == "predict":
+        return text_cli.run_predict(args)
     spec = REGISTRY[args.task]
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     try:
@@ -88,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         configs = parse_overrides(spec, args.dataset, args.set)
         request = BenchmarkRequest(
             args.task, args.dataset, tuple(models), seed=args.seed, configs=configs, train_config=tcfg,
-            max_samples=args.max_samples, repeats=args.repeats,
+            max_samples=args.max_samples, repeats=args.repeats, data_options=text_cli.data_options(args),
         )  # fmt: skip
         report = run_benchmark(request, store=None if args.no_store else RunStore(), on_event=on_event)
     except (ConfigError, DatasetUnavailable, TrainingAborted, TrainingCancelled) as exc:

@@ -33,6 +33,7 @@ MODEL_NAME = re.compile(r"^[a-z0-9_-]{1,40}$")
 MODEL_KINDS: dict[str, str] = {
     "neural": "bench.neural:NeuralClassifier",
     "classical": "models.classical:SklearnClassifier",
+    "text": "bench.text:TextEstimator",
 }
 
 

@@ -11,7 +11,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -25,26 +24,15 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from bench.train import Callback, EarlyStopping, EpochRecord, bf16_supported, seed_everything, select_device, train
+from bench.train import Callback, EarlyStopping, EpochRecord, seed_everything, select_device, train
 from data.text import clean_texts, grouped_split
 from models import text as mt
 from models.config import ConfigError, TrainConfig, config_from_dict
+from models.io import atomic_write as _atomic_write
 
 CACHE = Path(os.environ.get("NEURALBENCH_CACHE", Path(__file__).resolve().parent.parent / "data" / "cache"))
 INFER_BATCH = 128
 HUB_TIMEOUT_S = 3.0
-
-
-def _atomic_write(path: Path, write: Callable[[str], Any]) -> None:
-    """Write via a temp file in the same folder, then os.replace: a crash never leaves half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _subset(texts: np.ndarray, y: np.ndarray, cap: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -102,6 +90,31 @@ def forward_sorted(
     return result
 
 
+_MEASURED: dict[tuple[str, str], bool] = {}
+
+
+def use_bf16(train_config: Any, module: nn.Module, sample: np.ndarray) -> bool:
+    """bfloat16 autocast for inference: forced by the training setting ("bf16" / "fp32"), or measured here
+    ("auto", the old bf16=True): one batch of `sample` timed in fp32 and bf16, the faster one kept (per model
+    class and device, once per process). CPU flags are not trusted: bf16 can be several times slower."""
+    precision = getattr(train_config, "precision", None)
+    if precision is None:  # before TrainConfig.precision existed: bf16=True meant "where it is fast"
+        precision = "auto" if getattr(train_config, "bf16", False) else "fp32"
+    if precision in ("fp32", "bf16"):
+        return precision == "bf16"
+    device = next(module.parameters()).device
+    key = (type(module).__name__, device.type)
+    if key not in _MEASURED:
+        xb = np.asarray(sample[:64])
+        times = {}
+        for bf16 in (False, True, False, True):  # warm-up then timed, alternating
+            t0 = time.perf_counter()
+            forward_sorted(module, xb, autocast=bf16, batch=64)
+            times[bf16] = time.perf_counter() - t0
+        _MEASURED[key] = times[True] < 0.9 * times[False]
+    return _MEASURED[key]
+
+
 def _softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(1, keepdims=True)
     e = np.exp(z)
@@ -126,6 +139,15 @@ class TextEstimator:
         """Predicted class indices, shape (N,)."""
         proba = self.predict_proba(X)
         return proba.argmax(1) if len(proba) else np.zeros(0, dtype=np.int64)
+
+    @classmethod
+    def from_saved(cls, folder: Path, meta: dict[str, Any]) -> TextEstimator:
+        raise NotImplementedError
+
+    @classmethod
+    def load(cls, folder: str | Path) -> TextEstimator:
+        """Rebuild any saved text model (the run store calls this for kind "text")."""
+        return load_text_model(folder)
 
 
 # ---------------------------------------------------------------------------------------------- neural
@@ -160,11 +182,6 @@ class TextNeuralClassifier(TextEstimator):
             changes["epochs"] = self.config.epochs
         return dataclasses.replace(self.train_config, **changes)
 
-    @property
-    def autocast(self) -> bool:
-        """bfloat16 autocast when the training setting asks for it and the device supports it."""
-        return bool(self.train_config.bf16) and bf16_supported(select_device())
-
     def fit(self, X: Any, y: np.ndarray, callbacks: Sequence[Callback] = ()) -> TextNeuralClassifier:
         """Tokenise, split off validation (grouped by text), train with the shared loop."""
         tcfg = self._train_config()
@@ -193,7 +210,9 @@ class TextNeuralClassifier(TextEstimator):
     def logits(self, X: Any) -> np.ndarray:
         """Raw class scores (N, K)."""
         ids = mt.encode(clean_texts(X), self.config.max_length)
-        return forward_sorted(self.model_, ids, autocast=self.autocast)
+        if not hasattr(self, "bf16_"):
+            self.bf16_ = use_bf16(self.train_config, self.model_, ids) if len(ids) else False
+        return forward_sorted(self.model_, ids, autocast=self.bf16_)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities (N, K)."""
@@ -227,7 +246,7 @@ class TextNeuralClassifier(TextEstimator):
         _atomic_write(folder / "config.json", lambda p: Path(p).write_text(json.dumps(meta, indent=2)))
 
     @classmethod
-    def load(cls, folder: Path, meta: dict[str, Any]) -> TextNeuralClassifier:
+    def from_saved(cls, folder: Path, meta: dict[str, Any]) -> TextNeuralClassifier:
         """Rebuild from config + safetensors; the saved tensors must be exactly the trainable ones."""
         name = meta["name"]
         cfg_cls = mt.MiniLMConfig if name == "minilm" else mt.ScratchConfig
@@ -264,7 +283,7 @@ def _save_npy(path: str, array: np.ndarray) -> None:
         np.save(fh, array, allow_pickle=False)
 
 
-def minilm_embeddings(texts: np.ndarray, max_length: int, autocast: bool) -> np.ndarray:
+def minilm_embeddings(texts: np.ndarray, max_length: int, train_config: Any) -> np.ndarray:
     """Mean-pooled MiniLM embeddings (N, 384) of cleaned texts, cached on disk by content (npy, no pickle)."""
     key = _text_key(texts, max_length)
     path = CACHE / "embeddings" / f"minilm-{key}.npy"
@@ -277,7 +296,9 @@ def minilm_embeddings(texts: np.ndarray, max_length: int, autocast: bool) -> np.
             pass
     if "minilm" not in _EMBEDDER:
         _EMBEDDER["minilm"] = mt.MiniLMEmbedder().to(select_device())
-    emb = forward_sorted(_EMBEDDER["minilm"], mt.encode(texts, max_length), autocast=autocast)
+    ids = mt.encode(texts, max_length)
+    embedder = _EMBEDDER["minilm"]
+    emb = forward_sorted(embedder, ids, autocast=use_bf16(train_config, embedder, ids) if len(ids) else False)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         _atomic_write(path, lambda p: _save_npy(p, emb))
@@ -297,11 +318,6 @@ class FrozenMiniLMClassifier(TextEstimator):
         self.config = config or mt.FrozenMiniLMConfig()
         self.train_config = train_config or TrainConfig()
 
-    @property
-    def autocast(self) -> bool:
-        """bfloat16 autocast when asked for and supported."""
-        return bool(self.train_config.bf16) and bf16_supported(select_device())
-
     def fit(self, X: Any, y: np.ndarray, callbacks: Sequence[Callback] = ()) -> FrozenMiniLMClassifier:
         """Embed the training texts, split off validation (grouped by text), train the head."""
         tcfg = dataclasses.replace(
@@ -315,7 +331,7 @@ class FrozenMiniLMClassifier(TextEstimator):
         y = np.asarray(y, dtype=np.int64)
         self.n_classes_ = int(y.max()) + 1
         texts, y = _subset(texts, y, self.config.max_train_samples, tcfg.seed)
-        emb = minilm_embeddings(texts, self.config.max_length, self.autocast)
+        emb = minilm_embeddings(texts, self.config.max_length, self.train_config)
         e_val = y_val = None
         if tcfg.val_fraction > 0 and len(y) >= 20:
             tr, va = grouped_split(texts, y, tcfg.val_fraction, tcfg.seed)
@@ -332,7 +348,7 @@ class FrozenMiniLMClassifier(TextEstimator):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities (N, K)."""
-        emb = minilm_embeddings(clean_texts(X), self.config.max_length, self.autocast)
+        emb = minilm_embeddings(clean_texts(X), self.config.max_length, self.train_config)
         self.head_.eval()
         with torch.inference_mode():
             logits = self.head_(torch.as_tensor(emb, device=next(self.head_.parameters()).device)).float().cpu().numpy()
@@ -357,7 +373,7 @@ class FrozenMiniLMClassifier(TextEstimator):
         _atomic_write(folder / "config.json", lambda p: Path(p).write_text(json.dumps(meta, indent=2)))
 
     @classmethod
-    def load(cls, folder: Path, meta: dict[str, Any]) -> FrozenMiniLMClassifier:
+    def from_saved(cls, folder: Path, meta: dict[str, Any]) -> FrozenMiniLMClassifier:
         """Rebuild the head (strict) from config + safetensors."""
         est = cls(
             config_from_dict(mt.FrozenMiniLMConfig, meta["config"]), config_from_dict(TrainConfig, meta["train_config"])
@@ -470,7 +486,7 @@ class TfidfClassifier(TextEstimator):
         _atomic_write(folder / "config.json", lambda p: Path(p).write_text(json.dumps(meta, indent=2)))
 
     @classmethod
-    def load(cls, folder: Path, meta: dict[str, Any]) -> TfidfClassifier:
+    def from_saved(cls, folder: Path, meta: dict[str, Any]) -> TfidfClassifier:
         """Load from skops, refusing any type outside scikit-learn / numpy / scipy.sparse."""
         name = meta["name"]
         est = cls(name, config_from_dict(TFIDF_CONFIGS[name], meta["config"]), int(meta.get("seed", 0)))
@@ -555,7 +571,7 @@ class VaderClassifier(TextEstimator):
         _atomic_write(folder / "config.json", lambda p: Path(p).write_text(json.dumps(meta, indent=2)))
 
     @classmethod
-    def load(cls, folder: Path, meta: dict[str, Any]) -> VaderClassifier:
+    def from_saved(cls, folder: Path, meta: dict[str, Any]) -> VaderClassifier:
         """Rebuild the rule (or load the regression from skops)."""
         est = cls(
             config_from_dict(mt.VaderConfig, meta["config"]), meta.get("class_names") or [], int(meta.get("seed", 0))
@@ -662,7 +678,7 @@ class HubSentimentClassifier(TextEstimator):
         _atomic_write(folder / "config.json", lambda p: Path(p).write_text(json.dumps(meta, indent=2)))
 
     @classmethod
-    def load(cls, folder: Path, meta: dict[str, Any]) -> HubSentimentClassifier:
+    def from_saved(cls, folder: Path, meta: dict[str, Any]) -> HubSentimentClassifier:
         """Reload from the hub (needs it reachable)."""
         est = cls(config_from_dict(mt.HubSentimentConfig, meta["config"]), meta.get("class_names") or [])
         return est.fit(np.array([], dtype=object), np.arange(int(meta["n_classes"])))
@@ -679,15 +695,15 @@ def load_text_model(folder: str | Path) -> TextEstimator:
     if meta.get("kind") != "text":
         raise ConfigError(f"not a text model: {folder.name}")
     if name in ("minilm", "scratch"):
-        return TextNeuralClassifier.load(folder, meta)
+        return TextNeuralClassifier.from_saved(folder, meta)
     if name == "minilm_frozen":
-        return FrozenMiniLMClassifier.load(folder, meta)
+        return FrozenMiniLMClassifier.from_saved(folder, meta)
     if name in TFIDF_CONFIGS:
-        return TfidfClassifier.load(folder, meta)
+        return TfidfClassifier.from_saved(folder, meta)
     if name == "vader":
-        return VaderClassifier.load(folder, meta)
+        return VaderClassifier.from_saved(folder, meta)
     if name == "hub_sst2":
-        return HubSentimentClassifier.load(folder, meta)
+        return HubSentimentClassifier.from_saved(folder, meta)
     raise ConfigError(f"unknown text model {name!r} in saved config")
 
 
@@ -723,3 +739,30 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     t0 = time.perf_counter()
     out = fn()
     return out, time.perf_counter() - t0
+
+
+def load_run_models(
+    store: Any, run_id: str, models: Sequence[str] | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The models of a stored sentiment run (all, or the named ones) and its report."""
+    report = store.load_report(run_id)
+    if report.get("task") != "sentiment":
+        raise ConfigError(f"run {run_id[:8]} is a {report.get('task')} run, not a sentiment run")
+    names = [m["name"] for m in report["models"]]
+    chosen = list(models) if models else names
+    unknown = [m for m in chosen if m not in names]
+    if unknown:
+        raise ConfigError(f"the run has no model {unknown[0]!r}; it has {', '.join(names)}")
+    return {m: store.load_model(run_id, m) for m in chosen}, report
+
+
+def predict_run(
+    store: Any, run_id: str, texts: Any, models: Sequence[str] | None = None
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Predictions of a stored run's models for `texts` (the page's Predict tab and the CLI share this)."""
+    estimators, report = load_run_models(store, run_id, models)
+    labels = {m["name"]: m["label"] for m in report["models"]}
+    frame = predict_texts(estimators, texts, report["class_names"], labels)
+    meta = {"run_id": run_id, "task": report["task"], "dataset": report["dataset"], "models": list(estimators),
+            "class_names": report["class_names"]}  # fmt: skip
+    return frame, meta

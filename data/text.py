@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from models.config import ConfigError
+
 # characters kept per text before tokenising (tweets are at most 320; a huge "word" is cut here)
 MAX_CHARS = 1000
 MAX_FILE_BYTES = 50 * 1024 * 1024
@@ -39,8 +41,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u20
 _WHITESPACE = re.compile(r"\s+")
 
 
-class TextDataError(ValueError):
-    """Text input cannot be used; the message says why in plain words."""
+class TextDataError(ConfigError):
+    """Text input cannot be used; the message says why in plain words (a ConfigError, so every page and the
+    CLI already show it as a message)."""
 
 
 @dataclass
@@ -377,6 +380,6 @@ def safe_csv_bytes(df: pd.DataFrame) -> bytes:
     out = df.copy()
     out.columns = [neutralise_cell(str(c)) for c in out.columns]
     for c in out.columns:
-        if out[c].dtype == object:
-            out[c] = out[c].map(neutralise_cell)
+        if not pd.api.types.is_numeric_dtype(out[c]) and not pd.api.types.is_bool_dtype(out[c]):
+            out[c] = out[c].astype(object).map(neutralise_cell)
     return out.to_csv(index=False).encode("utf-8")
