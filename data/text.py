@@ -9,6 +9,7 @@ label columns, sizes and empty input all end in a `TextDataError` whose message 
 from __future__ import annotations
 
 import csv
+import hashlib
 import importlib.util
 import io
 import re
@@ -245,19 +246,28 @@ def read_csv_text(raw: bytes) -> tuple[pd.DataFrame, str]:
     first_line = sample.splitlines()[0] if sample.splitlines() else ""
     if first_line.count(sep) + 1 > MAX_COLUMNS:
         raise TextDataError(f"the file has {first_line.count(sep) + 1:,} columns; at most {MAX_COLUMNS} are read")
+    rows: list[list[str]] = []
     try:
-        df = pd.read_csv(
-            io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, engine="python", on_bad_lines="error",
-            nrows=MAX_ROWS + 1, skipinitialspace=True,
-        )  # fmt: skip
-    except pd.errors.EmptyDataError as exc:
-        raise TextDataError("the file has no rows or no header") from exc
-    except (pd.errors.ParserError, csv.Error, ValueError) as exc:
-        raise TextDataError(f"the CSV is malformed (ragged rows or broken quotes?): {str(exc)[:200]}") from exc
-    if len(df) > MAX_ROWS:
-        raise TextDataError(f"the file has more than {MAX_ROWS:,} rows")
-    if len(df.columns) > MAX_COLUMNS:
-        raise TextDataError(f"the file has {len(df.columns):,} columns; at most {MAX_COLUMNS} are read")
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, strict=True)
+        header = next(reader, None)
+        if header is None or not any(h.strip() for h in header):
+            raise TextDataError("the file has no header row")
+        if len(header) > MAX_COLUMNS:
+            raise TextDataError(f"the file has {len(header):,} columns; at most {MAX_COLUMNS} are read")
+        for row in reader:
+            if not row or not any(cell.strip() for cell in row):
+                continue  # blank lines
+            if len(row) != len(header):
+                raise TextDataError(
+                    f"the CSV is malformed: row {reader.line_num} has {len(row)} fields, the header has "
+                    f"{len(header)} (ragged rows, a wrong delimiter or broken quotes?)"
+                )
+            rows.append(row)
+            if len(rows) > MAX_ROWS:
+                raise TextDataError(f"the file has more than {MAX_ROWS:,} rows")
+    except csv.Error as exc:
+        raise TextDataError(f"the CSV is malformed (broken quotes?): {str(exc)[:200]}") from exc
+    df = pd.DataFrame(rows, columns=[h.strip() for h in header], dtype=object)
     if df.empty:
         raise TextDataError("the file has a header but no rows")
     df.columns = [clean_text(c, 100) or f"column {i + 1}" for i, c in enumerate(df.columns)]
@@ -318,9 +328,16 @@ def labelled_texts(df: pd.DataFrame, text_col: str, label_col: str) -> tuple[np.
 
 
 def load_csv(
-    seed: int = 0, max_samples: int = 0, *, path: str | Path | None = None, text_col: str = "", label_col: str = ""
+    seed: int = 0,
+    max_samples: int = 0,
+    *,
+    path: str | Path | None = None,
+    text_col: str = "",
+    label_col: str = "",
+    sha256: str = "",
 ) -> TextSplit:
-    """The user's CSV (saved to a validated file and passed by path): stratified 80 / 20 by unique text."""
+    """The user's CSV (saved to a validated file and passed by path): stratified 80 / 20 by unique text.
+    With `sha256` the file must still hold exactly the bytes that were uploaded."""
     if path is None:
         raise TextDataError("upload a CSV file and choose its text and label columns")
     p = Path(path)
@@ -328,7 +345,10 @@ def load_csv(
         raise TextDataError("the uploaded file is no longer available; upload it again")
     if p.stat().st_size > MAX_FILE_BYTES:
         raise TextDataError(f"the file is larger than {MAX_FILE_BYTES / 1e6:.0f} MB")
-    df, encoding = read_csv_text(p.read_bytes())
+    raw = p.read_bytes()
+    if sha256 and hashlib.sha256(raw).hexdigest() != sha256:
+        raise TextDataError("the uploaded file changed on the server since it was checked; upload it again")
+    df, encoding = read_csv_text(raw)
     texts, y, classes, note = labelled_texts(df, text_col, label_col)
     if len(texts) < 10:
         raise TextDataError(f"only {len(texts)} labelled texts: at least 10 are needed for a train / test split")
@@ -382,4 +402,4 @@ def safe_csv_bytes(df: pd.DataFrame) -> bytes:
     for c in out.columns:
         if not pd.api.types.is_numeric_dtype(out[c]) and not pd.api.types.is_bool_dtype(out[c]):
             out[c] = out[c].astype(object).map(neutralise_cell)
-    return out.to_csv(index=False).encode("utf-8")
+    return out.to_csv(index=False, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n").encode("utf-8")
