@@ -112,7 +112,10 @@ def test_csv_parser_fuzz_only_raises_text_data_errors() -> None:
 
 def test_labelled_texts_maps_any_label_set_and_drops_empty_rows() -> None:
     df = pd.DataFrame(
-        {"t": ["good", "bad", "  ", "fine", "meh", "ok", "awful", "so-so"], "l": ["5", "1", "3", "", "3", "5", "1", "3"]}
+        {
+            "t": ["good", "bad", "  ", "fine", "meh", "ok", "awful", "so-so"],
+            "l": ["5", "1", "3", "", "3", "5", "1", "3"],
+        }
     )
     texts, y, classes, note = dt.labelled_texts(df, "t", "l")
     assert classes == ["1", "3", "5"]
