@@ -355,11 +355,14 @@ def confusion(cm: list[list[int]], class_names: list[str], title: str) -> go.Fig
 def provenance(report: dict[str, Any]) -> None:
     """Where the numbers come from: dataset, data source, split, seed, run id, environment."""
     env = report.get("environment", {})
-    split = report["split"]
+    split = report.get("split") or {}
+    sizes = ", ".join(f"{k.replace('val', 'validation')} {fmt_int(v)}" for k, v in split.items()
+                      if isinstance(v, (int, float)))  # fmt: skip
     st.caption(
-        f"**{dataset_label(report.get('task', ''), report['dataset'])}** · data: {report['data_source']} · "
-        f"split: {report['split_note']} (train {fmt_int(split['train'])}, validation {fmt_int(split['val'])}, "
-        f"test {fmt_int(split['test'])}) · seed {report['seed']} · run {report.get('run_id') or 'not stored'} · "
+        f"**{dataset_label(report.get('task', ''), report.get('dataset', ''))}** · data: "
+        f"{report.get('data_source', '?')} · split: {report.get('split_note', '?')}"
+        + (f" ({sizes})" if sizes else "")
+        + f" · seed {report.get('seed', '?')} · run {report.get('run_id') or 'not stored'} · "
         f"{report.get('created_at', '')} · torch {env.get('torch', '?')} on {env.get('device', '?')}, "
         f"{env.get('threads', '?')} threads"
     )
@@ -382,6 +385,11 @@ def settings_used(report: dict[str, Any], key: str) -> None:
     if repeats > 1:
         text += f" Seeds per model: {repeats} (seeds {report['seed']} to {report['seed'] + repeats - 1})."
     st.markdown(f"**Settings used.** {text}")
+
+
+def model_settings(report: dict[str, Any], key: str) -> None:
+    """An expander with what changed from the defaults and every model's settings, in words."""
+    kind = report_kind(report)
     with st.expander("Every model's settings"):
         spec = REGISTRY.get(report.get("task", ""))
         rows = []
@@ -581,6 +589,7 @@ def show_report(report: dict[str, Any], key: str) -> None:
     headline(report)
     leaderboard(report, key)
     st.plotly_chart(accuracy_chart(report), key=f"{key}.bars")
+    model_settings(report, key)
     hist = history_frame(report)
     if not hist.empty:
         st.subheader("Accuracy by epoch")

@@ -47,8 +47,9 @@ def test_results_saved_runs_and_home(app_page: Any, streamlit_url: str, page_err
     wait_idle(page, TRAIN_TIMEOUT_MS)
     assert_no_errors(page, page_errors)
     # what the run was, said where the results are
-    expect(train_tab.get_by_text("Settings used.")).to_contain_text("600 training samples used")
-    expect(train_tab.get_by_text("Settings used.")).to_contain_text("Seeds per model: 2")
+    used = train_tab.get_by_test_id("stMarkdown").filter(has_text="Settings used.")
+    expect(used).to_contain_text("600 training samples used")
+    expect(used).to_contain_text("Seeds per model: 2")
     expect(train_tab.get_by_text(re.compile(r"test split whole \(1,000 images\)")).first).to_be_visible()
     # ranked by the mean over seeds, every accuracy in one format
     rows = grid_rows(train_tab.get_by_test_id("stDataFrame").first)
@@ -75,7 +76,7 @@ def test_results_saved_runs_and_home(app_page: Any, streamlit_url: str, page_err
     expect(saved.get_by_test_id("stSelectbox")).to_contain_text("best ", timeout=LOAD_TIMEOUT_MS)
     expect(saved.get_by_test_id("stSelectbox")).to_contain_text("fast path (600 training samples)")
     saved.get_by_role("button", name="Show saved run").click()
-    expect(saved.get_by_text("Settings used.")).to_be_visible(timeout=LOAD_TIMEOUT_MS)
+    expect(saved.get_by_test_id("stMarkdown").filter(has_text="Settings used.")).to_be_visible(timeout=LOAD_TIMEOUT_MS)
     wait_idle(page)
     assert_no_errors(page, page_errors)
     full_page_screenshot(page, "saved-runs.png")
