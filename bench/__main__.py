@@ -1,4 +1,4 @@
-"""Headless CLI on the same code path as the dashboard.
+"""Headless CLI on the same code path as the dashboard: the run is submitted as a job (bench/jobs.py).
 
 python -m bench image --dataset mnist-5k --models cnn,mlp,logreg,svm,rf,knn --seed 0 --json report.json
 """
@@ -13,11 +13,12 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from bench.runner import BenchmarkRequest, leaderboard_rows, run_benchmark
+from bench.runner import BenchmarkRequest, leaderboard_rows
 from bench.tasks import REGISTRY, TaskSpec
-from bench.train import TrainingAborted, TrainingCancelled
-from data.images import DatasetUnavailable
-from models.config import ConfigError
+from models.config import ConfigError, TrainConfig
+
+if typing.TYPE_CHECKING:
+    from bench.jobs import Job
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,40 +37,89 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--repeats", type=int, default=1, help="seeds per seed-dependent model (spread over seeds)")
         p.add_argument(
             "--set", action="append", default=[], metavar="MODEL.FIELD=VALUE",
-            help="override one config field, e.g. --set svm.max_train_samples=0 --set cnn.channels=32",
+            help="override one setting of a model or of the neural training (train.FIELD), e.g. "
+            "--set svm.max_train_samples=0 --set cnn.channels=32 --set train.lr=0.001",
         )  # fmt: skip
         p.add_argument("--json", type=Path, help="write the report here")
         p.add_argument("--no-store", action="store_true", help="do not record the run in the MLflow store")
     return parser
 
 
+def _parse_value(cls: type, owner: str, name: str, value: str) -> Any:
+    """`value` converted to the type of field `name` of config class `cls` (ConfigError if it cannot be)."""
+    kinds = typing.get_type_hints(cls)
+    if name not in kinds:
+        raise ConfigError(f"{owner} has no setting {name!r}")
+    kind = kinds[name]
+    try:
+        if kind is bool:
+            if value.lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                raise ValueError(value)
+            return value.lower() in ("1", "true", "yes", "on")
+        return kind(value) if kind in (int, float) else value
+    except ValueError as exc:
+        raise ConfigError(f"{owner}.{name}: {value!r} is not a valid {kind.__name__}") from exc
+
+
+def _split(item: str, owners: list[str]) -> tuple[str, str, str]:
+    key, sep, value = item.partition("=")
+    owner, dot, name = key.partition(".")
+    if not sep or not dot or owner not in owners:
+        raise ConfigError(f"--set expects OWNER.FIELD=VALUE with OWNER in {', '.join(owners)}; got {item!r}")
+    return owner, name, value
+
+
 def parse_overrides(spec: TaskSpec, dataset: str, items: list[str]) -> dict[str, Any]:
-    """`MODEL.FIELD=VALUE` strings -> validated config objects per model (unknown names are ConfigErrors)."""
+    """`MODEL.FIELD=VALUE` strings -> validated config objects per model (unknown names are ConfigErrors).
+
+    `train.FIELD=VALUE` items are left to `train_overrides`.
+    """
     changes: dict[str, dict[str, Any]] = {}
     for item in items:
-        key, sep, value = item.partition("=")
-        model, dot, name = key.partition(".")
-        if not sep or not dot or model not in spec.models:
-            raise ConfigError(f"--set expects MODEL.FIELD=VALUE with MODEL in {', '.join(spec.models)}; got {item!r}")
-        cls = spec.models[model].config_cls
-        kinds = typing.get_type_hints(cls)
-        if name not in kinds:
-            raise ConfigError(f"{model} has no setting {name!r}")
-        kind = kinds[name]
-        try:
-            if kind is bool:
-                parsed: Any = value.lower() in ("1", "true", "yes", "on")
-            else:
-                parsed = kind(value) if kind in (int, float) else value
-        except ValueError as exc:
-            raise ConfigError(f"{model}.{name}: {value!r} is not a valid {kind.__name__}") from exc
-        changes.setdefault(model, {})[name] = parsed
+        model, name, value = _split(item, [*spec.models, "train"])
+        if model == "train":
+            continue
+        changes.setdefault(model, {})[name] = _parse_value(spec.models[model].config_cls, model, name, value)
     return {m: dataclasses.replace(spec.models[m].default_config(dataset), **c) for m, c in changes.items()}
 
 
+def train_overrides(tcfg: TrainConfig, items: list[str]) -> TrainConfig:
+    """Apply the `train.FIELD=VALUE` items to a TrainConfig (validated again by its __post_init__)."""
+    changes = {}
+    for item in items:
+        if item.startswith("train."):
+            _, name, value = _split(item, ["train"])
+            changes[name] = _parse_value(TrainConfig, "train", name, value)
+    return dataclasses.replace(tcfg, **changes) if changes else tcfg
+
+
+def run_as_job(request: BenchmarkRequest, store: bool) -> Job:
+    """Submit `request` to the job executor and print its progress until it ends; Ctrl-C cancels it."""
+    from bench.jobs import QUEUED, get_executor
+
+    job = get_executor().submit(request, store=store)
+    said_queued = False
+    try:
+        while True:
+            for kind, payload in job.events(timeout=0.5):
+                if kind == "model_start":
+                    print(f"[{payload['index'] + 1}/{payload['total']}] {payload['label']} ...", file=sys.stderr,
+                          flush=True)  # fmt: skip
+            if job.done:
+                return job
+            if job.status == QUEUED and not said_queued:
+                said_queued = True
+                print(f"waiting for a free training slot (queue position {job.queue_position})", file=sys.stderr)
+    finally:
+        if not job.done:  # Ctrl-C (KeyboardInterrupt) or any other way out: stop the worker, close its run
+            job.cancel()
+            job.wait(10)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run a benchmark from the command line; prints a leaderboard, returns an exit code."""
-    from bench.runs import RunStore
+    """Run a benchmark from the command line as a job in a worker process; prints a leaderboard, returns an exit
+    code (0 done, 2 bad settings or data, 1 failed, 130 interrupted)."""
+    from bench.jobs import CANCELLED, DONE
 
     args = build_parser().parse_args(argv)
     spec = REGISTRY[args.task]
@@ -78,24 +128,39 @@ def main(argv: list[str] | None = None) -> int:
         tcfg = spec.datasets[args.dataset].default_train_config(args.seed)
         if args.epochs:
             tcfg = dataclasses.replace(tcfg, epochs=args.epochs)  # re-validated by __post_init__
-
-        def on_event(kind: str, payload: dict) -> None:
-            if kind == "model_start":
-                print(
-                    f"[{payload['index'] + 1}/{payload['total']}] {payload['label']} ...", file=sys.stderr, flush=True
-                )
-
         configs = parse_overrides(spec, args.dataset, args.set)
+        tcfg = train_overrides(tcfg, args.set)
         request = BenchmarkRequest(
             args.task, args.dataset, tuple(models), seed=args.seed, configs=configs, train_config=tcfg,
             max_samples=args.max_samples, repeats=args.repeats,
         )  # fmt: skip
-        report = run_benchmark(request, store=None if args.no_store else RunStore(), on_event=on_event)
-    except (ConfigError, DatasetUnavailable, TrainingAborted, TrainingCancelled) as exc:
+    except (ConfigError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    try:
+        job = run_as_job(request, store=not args.no_store)
+    except KeyboardInterrupt:
+        print("stopped; the unfinished run was discarded", file=sys.stderr)
+        return 130
+    if job.status == CANCELLED:
+        print("stopped; the unfinished run was discarded", file=sys.stderr)
+        return 130
+    if job.status != DONE:
+        print(f"error: {job.error}", file=sys.stderr)
+        return 2 if job.error_kind == "user" else 1
+    report = job.result()
+    print_report(report)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1))
+        print(f"report written to {args.json}")
+    return 0
+
+
+def print_report(report: dict[str, Any]) -> None:
+    """The leaderboard, the significance verdicts and the run id, as plain text."""
     print(f"{report['task']} / {report['dataset']}  seed {report['seed']}  split {report['split']}")
     print(f"data: {report['data_source']}")
+    print(f"execution: {report.get('environment', {}).get('execution', '?')}")
     header = (
         f"{'model':24} {'family':10} {'accuracy':>8} {'95% CI':>15} {'macro-F1':>8} {'train s':>8} {'ms/1k':>8} "
         f"{'params':>10} {'seeds: mean ± sd':>18}"
@@ -113,10 +178,6 @@ def main(argv: list[str] | None = None) -> int:
         print(c["verdict"])
     if report.get("run_id"):
         print(f"run id: {report['run_id']}")
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=1))
-        print(f"report written to {args.json}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -130,6 +130,7 @@ class ClassificationEvaluator(Evaluator):
             "train_samples": int(estimator.n_train_),
             "val_samples": int(getattr(estimator, "n_val_", 0)),
             "history": [h.to_dict() for h in getattr(estimator, "history_", [])],
+            "execution": getattr(estimator, "execution_", None),  # measured precision/layout/threads (calibrate)
         }
         return ModelOutcome(result, np.asarray(pred).astype(np.int64), estimator)
 

@@ -8,14 +8,17 @@ or skops). Runs are only listed once FINISHED, so an interrupted run never shows
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
 import re
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
@@ -40,6 +43,25 @@ class RunNotFound(LookupError):
     """The run id does not exist in the store or is malformed."""
 
 
+SECRET_QUERY_KEYS = re.compile(r"(pass|pwd|secret|token|key|auth|credential|signature|sig)", re.I)
+
+
+def redact_uri(uri: str) -> str:
+    """`uri` without credentials: user:password@ and secret-looking query values become ***."""
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return "(unreadable URI)"
+    if "@" in parts.netloc:
+        parts = parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1])
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    if any(SECRET_QUERY_KEYS.search(k) for k, _ in pairs):
+        parts = parts._replace(query=urlencode([(k, "***" if SECRET_QUERY_KEYS.search(k) else v) for k, v in pairs], safe="*"))
+    if parts == urlsplit(uri):
+        return uri  # untouched (urlunsplit would drop the empty authority of sqlite:////abs/path)
+    return urlunsplit(parts)
+
+
 def _metric_key(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_\-. /]", "_", text)
 
@@ -58,6 +80,15 @@ class RunStore:
             uri = f"sqlite:///{self.root / 'mlflow.db'}"
         self.tracking_uri = uri
         self.client = MlflowClient(tracking_uri=uri)
+
+    def location(self) -> dict[str, Any]:
+        """Keyword arguments that open this same store in another process: RunStore(**store.location())."""
+        return {"tracking_uri": None if self.local else self.tracking_uri, "root": str(self.root)}
+
+    @property
+    def display_uri(self) -> str:
+        """The tracking URI with any credentials (`user:pass@`, token query values) removed, for display."""
+        return redact_uri(self.tracking_uri)
 
     def _experiment(self, task: str) -> str:
         name = f"neuralbench-{task}"
@@ -136,6 +167,27 @@ class RunStore:
         except Exception:  # the store must never turn a stop into a crash
             pass
 
+    def status(self, run_id: str) -> str:
+        """RUNNING, FINISHED, FAILED or KILLED."""
+        return self.client.get_run(run_id).info.status
+
+    def close_if_running(self, run_id: str, status: str, reason: str = "") -> bool:
+        """Close a run that its (dead or stopped) worker left RUNNING; True if it was still open."""
+        try:
+            if self.status(run_id) != "RUNNING":
+                return False
+        except Exception:
+            return False
+        self.abort(run_id, status, reason)
+        return True
+
+    def finished_report(self, run_id: str) -> dict[str, Any] | None:
+        """The report of `run_id` if the run FINISHED, else None (never raises)."""
+        try:
+            return self.load_report(run_id) if self.status(run_id) == "FINISHED" else None
+        except Exception:
+            return None
+
     def list_runs(self, task: str | None = None, max_results: int = 50) -> list[dict[str, Any]]:
         """Finished runs, newest first: id, task, dataset, seed, start time, test metrics and params."""
         from mlflow.entities import ViewType
@@ -170,32 +222,35 @@ class RunStore:
             )
         return out
 
-    def _download(self, run_id: str, path: str) -> Path:
+    @contextlib.contextmanager
+    def _download(self, run_id: str, path: str) -> Iterator[Path]:
+        """A local copy of one artifact of a run, deleted again when the `with` block ends."""
         if not RUN_ID.match(run_id or ""):
             raise RunNotFound(f"not a run id: {run_id!r}")
         try:
             self.client.get_run(run_id)
         except Exception as exc:
             raise RunNotFound(f"no run {run_id}") from exc
-        dst = Path(tempfile.mkdtemp(prefix="neuralbench-"))
-        return Path(self.client.download_artifacts(run_id, path, str(dst)))
+        with tempfile.TemporaryDirectory(prefix="neuralbench-") as dst:
+            yield Path(self.client.download_artifacts(run_id, path, dst))
 
     def load_report(self, run_id: str) -> dict[str, Any]:
         """The report.json of a finished run."""
-        return json.loads(self._download(run_id, "report.json").read_text())
+        with self._download(run_id, "report.json") as path:
+            return json.loads(path.read_text())
 
     def load_predictions(self, run_id: str) -> dict[str, np.ndarray]:
         """Test-set predictions per model, as stored (no pickle)."""
-        with np.load(self._download(run_id, "predictions.npz"), allow_pickle=False) as z:
+        with self._download(run_id, "predictions.npz") as path, np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
 
     def load_model(self, run_id: str, name: str) -> Any:
         """Rebuild one model of a run from its config + weights."""
         if not MODEL_NAME.match(name or ""):
             raise RunNotFound(f"not a model name: {name!r}")
-        folder = self._download(run_id, f"models/{name}")
-        kind = json.loads((folder / "config.json").read_text()).get("kind")
-        if kind not in MODEL_KINDS:
-            raise RunNotFound(f"model {name!r} has an unknown kind {kind!r}")
-        module, _, cls = MODEL_KINDS[kind].partition(":")
-        return getattr(importlib.import_module(module), cls).load(folder)
+        with self._download(run_id, f"models/{name}") as folder:
+            kind = json.loads((folder / "config.json").read_text()).get("kind")
+            if kind not in MODEL_KINDS:
+                raise RunNotFound(f"model {name!r} has an unknown kind {kind!r}")
+            module, _, cls = MODEL_KINDS[kind].partition(":")
+            return getattr(importlib.import_module(module), cls).load(folder)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from typing import Any
 
 ACTIVATIONS = ("relu", "gelu", "tanh", "sigmoid")
+PRECISIONS = ("auto", "fp32", "bf16")
 OPTIMIZERS = ("adamw", "adam", "sgd")
 
 
@@ -91,7 +92,14 @@ def check_fields(cfg: Any) -> None:
 
 
 def config_from_dict(cls: type, values: dict[str, Any]) -> Any:
-    """Build a config dataclass from a dict, refusing unknown keys with a clear message."""
+    """Build a config dataclass from a dict, refusing unknown keys with a clear message.
+
+    A class may define `upgrade_saved(values) -> values` to read configs saved by older versions
+    (renamed fields, or defaults that changed meaning).
+    """
+    upgrade = getattr(cls, "upgrade_saved", None)
+    if upgrade is not None:
+        values = upgrade(dict(values))
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - names)
     if unknown:
@@ -115,8 +123,26 @@ class TrainConfig:
     patience: int = opt(4, "Early stopping: epochs without validation improvement", min=1, max=200)
     label_smoothing: float = opt(0.0, "Label smoothing of the cross-entropy loss", min=0.0, max=0.5)
     hflip: bool = opt(False, "Augment: flip training images left-right at random (only where labels allow it)")
-    bf16: bool = opt(True, "bfloat16 autocast (faster on CPUs with AVX-512 BF16 and on GPUs)")
+    precision: str = opt(
+        "auto",
+        "Arithmetic: auto = measured on this machine (a few steps of the model in fp32 and bf16, memory layouts "
+        "and thread counts; the fastest is kept, never slower than fp32), or force fp32 / bf16 autocast",
+        choices=PRECISIONS,
+    )
     max_samples: int = opt(0, "Fast path: use at most this many training samples (0 = all)", min=0)
+    # old spelling, accepted by the constructor only: bf16=True -> precision "auto", bf16=False -> "fp32"
+    bf16: InitVar[bool | None] = None
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, bf16: bool | None) -> None:
+        if bf16 is not None:
+            self.precision = "auto" if bf16 else "fp32"
         check_fields(self)
+
+    @staticmethod
+    def upgrade_saved(values: dict[str, Any]) -> dict[str, Any]:
+        """Configs saved before `precision` existed carry `bf16`: True meant "bf16 where the CPU flags say so",
+        now "auto" (measured); False meant fp32."""
+        if "bf16" in values:
+            old = values.pop("bf16")
+            values.setdefault("precision", "auto" if old else "fp32")
+        return values

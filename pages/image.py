@@ -9,9 +9,8 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from bench.runner import BenchmarkRequest, run_benchmark
+from bench.runner import BenchmarkRequest
 from bench.tasks import get_task
-from bench.train import TrainingAborted
 from data.images import DatasetUnavailable
 from models.config import ConfigError, TrainConfig, config_from_dict
 from pages import ui
@@ -71,10 +70,30 @@ def data_view(split: Any) -> None:
         st.plotly_chart(fig, key="image.counts")
 
 
+# widgets whose defaults do not depend on the dataset; everything else is keyed by dataset (`form_key`)
+SHARED_KEYS = ("models", "seed", "repeats", "max_samples")
+
+
+def form_key(dataset: str, name: str) -> str:
+    """Widget key of a dataset-dependent setting ("digits.train.lr"): Streamlit keeps a widget's value by its
+    key, so each dataset needs its own keys for its own defaults to reach the form."""
+    return f"{dataset}.{name}"
+
+
+def reset_form(dataset: str) -> None:
+    """Forget the form values of `dataset` (and the shared ones): the widgets start again from the defaults."""
+    for k in list(st.session_state):
+        if str(k).startswith(f"{dataset}.") or k in SHARED_KEYS:
+            del st.session_state[k]
+
+
 def settings_form(dataset: str) -> tuple[bool, dict[str, Any]]:
-    """The training form; returns (submitted, raw values)."""
+    """The training form with `dataset`'s defaults; returns (submitted, raw values)."""
     raw: dict[str, Any] = {}
     ds = TASK.datasets[dataset]
+    left, right = st.columns([4, 1])
+    left.caption(f"Settings start at the defaults tuned for {ds.label}; the form keeps your changes per dataset.")
+    right.button("Reset to defaults", key="reset", on_click=reset_form, args=(dataset,), icon=":material/restart_alt:")
     with st.form("image.form"):
         labels = {m: s.label for m, s in TASK.models.items()}
         raw["models"] = st.multiselect(
@@ -99,14 +118,14 @@ def settings_form(dataset: str) -> tuple[bool, dict[str, Any]]:
         with st.expander("Training (neural models)"):
             # seed and the fast path are the top-level fields above
             raw["train"] = ui.config_form(
-                TrainConfig, ds.default_train_config(), "train", exclude=("seed", "max_samples")
+                TrainConfig, ds.default_train_config(), form_key(dataset, "train"), exclude=("seed", "max_samples")
             )
         for name, spec in TASK.models.items():
             with st.expander(f"{spec.label} settings"):
                 caption = st.empty()
-                raw[name] = ui.config_form(spec.config_cls, spec.default_config(dataset), name)
+                raw[name] = ui.config_form(spec.config_cls, spec.default_config(dataset), form_key(dataset, name))
                 caption.caption(f"{spec.description} Settings: {ui.describe_config(spec.config_cls, raw[name])}.")
-        submitted = st.form_submit_button("Train", type="primary", key="train")
+        submitted = st.form_submit_button("Train", type="primary", key="train", icon=":material/play_arrow:")
     return submitted, raw
 
 
@@ -122,71 +141,29 @@ def build_configs(raw: dict[str, Any]) -> tuple[TrainConfig, dict[str, Any]]:
     return tcfg, configs
 
 
+def build_request(dataset: str, raw: dict[str, Any]) -> BenchmarkRequest:
+    """The benchmark request the form describes (the CLI builds the same one from its arguments)."""
+    tcfg, configs = build_configs(raw)
+    return BenchmarkRequest(
+        "image", dataset, tuple(raw["models"]), seed=raw["seed"], configs=configs, train_config=tcfg,
+        max_samples=raw["max_samples"], repeats=raw["repeats"],
+    )  # fmt: skip
+
+
 def train_and_show(dataset: str, raw: dict[str, Any]) -> None:
-    """Run the benchmark with live progress; store the report in the session."""
+    """Train as a job in a worker process with live progress and Stop; keep the report in the session."""
     if not raw["models"]:
         st.error("Choose at least one model.")
         return
     try:
-        tcfg, configs = build_configs(raw)
+        request = build_request(dataset, raw)
     except (ConfigError, TypeError, ValueError) as exc:
         st.error(f"Invalid settings: {exc}")
         return
-    stop_slot = st.empty()
-    stop_slot.button("Stop training", key="stop", help="Stops within about a second; the unfinished run is discarded.")
-    st.session_state["image.training"] = True
-    progress = st.progress(0.0, text="Starting ...")
-    live = st.empty()
-    epochs: list[dict[str, Any]] = []
-    state = {"index": 0, "total": len(raw["models"]), "label": ""}
-
-    def on_event(kind: str, payload: dict[str, Any]) -> None:
-        if kind == "model_start":
-            state.update(index=payload["index"], label=payload["label"])
-            progress.progress(payload["index"] / state["total"], text=f"Training {payload['label']} ...")
-        elif kind == "batch":
-            # also the point where Streamlit interrupts the run when Stop is pressed
-            done = (state["index"] + payload["progress"]) / state["total"]
-            progress.progress(min(done, 1.0), text=f"Training {state['label']} ... {payload['progress']:.0%}")
-        elif kind == "epoch":
-            epochs.append({"model": state["label"], **payload["record"]})
-            done = (state["index"] + payload["progress"]) / state["total"]
-            rec = payload["record"]
-            progress.progress(
-                min(done, 1.0),
-                text=f"{state['label']}: epoch {rec['epoch']}, train loss {rec['train_loss']:.4f}, "
-                f"validation accuracy {rec['val_accuracy'] or 0:.4f}",
-            )
-            live.plotly_chart(ui.curves(pd.DataFrame(epochs), "Live training curves"), key=f"live.{len(epochs)}")
-        elif kind == "model_end":
-            progress.progress((state["index"] + 1) / state["total"], text=f"{state['label']} done")
-
-    try:
-        with st.status("Training ...", expanded=False) as status:
-            request = BenchmarkRequest(
-                "image", dataset, tuple(raw["models"]), seed=raw["seed"], configs=configs, train_config=tcfg,
-                max_samples=raw["max_samples"], repeats=raw["repeats"],
-            )  # fmt: skip
-            report = run_benchmark(request, store=ui.run_store(), on_event=on_event)
-            status.update(label="Training complete", state="complete")
-    except (ConfigError, DatasetUnavailable) as exc:
-        st.session_state["image.training"] = False
-        st.error(f"Cannot train: {exc}")
-        return
-    except TrainingAborted as exc:
-        st.session_state["image.training"] = False
-        st.error(f"Training aborted: {exc}")
-        return
-    except Exception as exc:  # anything else: a message, never a traceback; the run was closed as FAILED
-        st.session_state["image.training"] = False
-        st.error(f"Training failed: {type(exc).__name__}: {exc}")
-        return
-    # not in a `finally`: when Stop interrupts the script the flag must survive into the next run
-    st.session_state["image.training"] = False
-    stop_slot.empty()
-    live.empty()
-    progress.progress(1.0, text="Done")
-    st.session_state["image.report"] = report
+    st.session_state.pop("image.report", None)  # the results below always belong to the last training
+    report = ui.run_job(request, "image.job")
+    if report is not None:
+        st.session_state["image.report"] = report
 
 
 st.title("Image recognition")
@@ -221,10 +198,11 @@ with tab_train:
         submitted, raw = settings_form(dataset)
         if submitted:
             train_and_show(dataset, raw)
-        elif st.session_state.get("stop") and st.session_state.get("image.training"):
-            # Stop interrupted the previous script run mid-training; the runner closed its MLflow run as KILLED
-            st.session_state["image.training"] = False
-            st.info("Training stopped; the unfinished run was discarded.")
+        else:
+            # the previous script run was interrupted mid-training (Stop, a rerun): say what really happened
+            finished = ui.job_notice("image.job")
+            if finished is not None:
+                st.session_state["image.report"] = finished
         report = st.session_state.get("image.report")
         if report is not None:
             st.header("Results")

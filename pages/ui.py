@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 import typing
 from datetime import UTC, datetime
 from typing import Any
@@ -371,6 +372,7 @@ def provenance(report: dict[str, Any]) -> None:
         + f" · seed {report.get('seed', '?')} · run {report.get('run_id') or 'not stored'} · "
         f"{report.get('created_at', '')} · torch {env.get('torch', '?')} on {env.get('device', '?')}, "
         f"{env.get('threads', '?')} threads"
+        + (f" · execution: {env['execution']}" if env.get("execution") else "")
     )
 
 
@@ -696,3 +698,128 @@ def saved_run_label(run: dict[str, Any]) -> str:
         f"{run_summary(run)['summary']} · seed {run.get('seed', '?')} · {format_time(run.get('start_time'))} · "
         f"{run['run_id'][:8]}"
     )
+
+
+# --- Jobs: submit a benchmark request and follow it live (bench/jobs.py) ------------------------------------
+
+
+def job_executor() -> Any:
+    """The process-wide job executor (bench.jobs.get_executor); its forkserver is warmed up on first use."""
+    from bench.jobs import get_executor
+
+    executor = get_executor()
+    warm_up = getattr(executor, "warm_up", None)
+    if warm_up is not None:
+        warm_up()
+    return executor
+
+
+def _job_progress_text(job: Any, state: dict[str, Any], started: float) -> str:
+    from bench.jobs import QUEUED
+
+    if job.status == QUEUED:
+        position = job.queue_position or 1
+        return (
+            f"Waiting for a free training slot: number {position} in the queue "
+            f"(at most {job_executor().max_concurrent} trainings run at once on this server)"
+        )
+    return f"{state['text']} · {time.monotonic() - started:.0f} s"
+
+
+def run_job(request: Any, key: str, *, store: bool = True) -> dict[str, Any] | None:
+    """Submit `request` (a BenchmarkRequest) as a job and follow it live; returns its report, or None.
+
+    Shows the queue position, a progress bar, live training curves and a Stop button. Stop, any rerun of the
+    page and closing the tab cancel the job at once (its worker is terminated, its run closed KILLED); the
+    next run of the page says what happened through `job_notice(key)`. Errors are shown as short messages.
+    """
+    from bench.jobs import DONE, RUNNING
+
+    stop_slot = st.empty()
+    stop_slot.button(
+        "Stop training", key=f"{key}.stop", icon=":material/stop_circle:",
+        help="Stops at once; the unfinished run is discarded.",
+    )  # fmt: skip
+    progress = st.progress(0.0, text="Starting ...")
+    live = st.empty()
+    job = job_executor().submit(request, store=run_store() if store else False)
+    state: dict[str, Any] = {"done": 0.0, "index": 0, "total": max(1, len(getattr(request, "models", ()))),
+                             "text": "Starting the training process ...", "label": ""}  # fmt: skip
+    epochs: list[dict[str, Any]] = []
+    started = time.monotonic()
+    finished = False
+    try:
+        while True:
+            for kind, payload in job.events(timeout=0.3):
+                if kind == "model_start":
+                    state["label"] = payload.get("label", payload.get("model", ""))
+                    state["index"], state["total"] = payload.get("index", 0), max(1, payload.get("total", 1))
+                    state["done"] = state["index"] / state["total"]
+                    state["text"] = f"Training {state['label']} ..."
+                elif kind in ("batch", "epoch"):
+                    state["done"] = (state["index"] + float(payload.get("progress", 0.0))) / state["total"]
+                    rec = payload.get("record")
+                    if kind == "epoch" and rec:
+                        epochs.append({"model": state["label"], **rec})
+                        val = rec.get("val_accuracy")
+                        state["text"] = f"{state['label']}: epoch {rec['epoch']}, train loss {rec['train_loss']:.4f}" + (
+                            f", validation accuracy {val:.4f}" if val is not None else ""
+                        )
+                        live.plotly_chart(curves(pd.DataFrame(epochs), "Live training curves"),
+                                          key=f"{key}.live.{len(epochs)}")  # fmt: skip
+                elif kind == "model_end":
+                    state["done"] = (state["index"] + 1) / state["total"]
+                    state["text"] = f"{state['label']} done"
+            if job.done:
+                break
+            # a Streamlit call on every tick: that is where Stop, a rerun or a closed tab interrupts this loop
+            value = min(state["done"], 1.0) if job.status == RUNNING else 0.0
+            progress.progress(value, text=_job_progress_text(job, state, started))
+        # kept until this function returns: if Stop lands in the few calls below, the next run still shows it
+        st.session_state[f"{key}.outcome"] = {"status": job.status, "report": job.result(), "error": job.error,
+                                              "error_kind": job.error_kind}  # fmt: skip
+        finished = True
+    finally:
+        if not finished:  # interrupted: Stop, another widget, or the tab was closed
+            job.cancel()
+            job.wait(10)
+            st.session_state[f"{key}.outcome"] = {"status": job.status, "report": job.result(), "error": job.error,
+                                                  "error_kind": job.error_kind, "interrupted": True}  # fmt: skip
+    stop_slot.empty()
+    live.empty()
+    if job.status == DONE:
+        progress.progress(1.0, text="Done")
+    else:
+        progress.empty()
+        _show_job_end(job.status, job.error, job.error_kind)
+    st.session_state.pop(f"{key}.outcome", None)
+    return job.result()
+
+
+def _show_job_end(status: str, error: str | None, kind: str | None) -> None:
+    from bench.jobs import CANCELLED
+
+    if status == CANCELLED:
+        st.info("Training stopped; the unfinished run was discarded.", icon=":material/stop_circle:")
+    elif kind == "user":
+        st.error(f"Cannot train: {error}", icon=":material/error:")
+    else:
+        st.error(f"Training failed: {error}", icon=":material/error:")
+
+
+def job_notice(key: str) -> dict[str, Any] | None:
+    """After `run_job(..., key)` was interrupted (Stop, a rerun, a closed tab): say what really happened.
+
+    Returns the report when the job had finished before the stop reached it (the caller shows it), else None.
+    """
+    from bench.jobs import DONE
+
+    outcome = st.session_state.pop(f"{key}.outcome", None)
+    if outcome is None:
+        return None
+    if outcome["status"] == DONE:
+        st.info("The training had already finished when it was stopped: its results are shown below.",
+                icon=":material/check_circle:")  # fmt: skip
+        return outcome["report"]
+    _show_job_end(outcome["status"], outcome.get("error"), outcome.get("error_kind"))
+    return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -17,11 +18,26 @@ def image_page() -> AppTest:
     return at
 
 
-def fast(at: AppTest, models: list[str]) -> AppTest:
+def k(name: str, dataset: str = "mnist-5k") -> str:
+    """Widget key of a dataset-dependent setting of the image form (pages/image.py form_key)."""
+    return f"{dataset}.{name}"
+
+
+def fast(at: AppTest, models: list[str], dataset: str = "mnist-5k") -> AppTest:
     at.multiselect(key="models").set_value(models)
     at.number_input(key="max_samples").set_value(300)
-    at.number_input(key="train.epochs").set_value(2)
+    at.number_input(key=k("train.epochs", dataset)).set_value(2)
     return at
+
+
+@pytest.fixture
+def inline_jobs():
+    """Jobs in threads of this process, so that a monkeypatched engine applies (no worker isolation)."""
+    from bench import jobs
+
+    previous = jobs.set_executor(jobs.InlineExecutor())
+    yield
+    jobs.set_executor(previous)
 
 
 def leaderboard(at: AppTest):
@@ -57,25 +73,32 @@ def test_image_page_fast_training_shows_leaderboard() -> None:
 
 
 def test_saved_run_is_shown_without_retraining() -> None:
+    from bench.runner import leaderboard_rows
+    from bench.runs import RunStore
+
     at = fast(image_page(), ["mlp", "majority"])
     at.button(key="train").click().run()
     assert not at.exception
     trained = leaderboard(at)
+    run_id = at.session_state["image.report"]["run_id"]
     at = image_page()  # a fresh session: nothing trained in it
-    assert at.selectbox(key="saved_run").options
+    at.selectbox(key="saved_run").select(run_id).run()
     at.button(key="load_run").click().run()
     assert not at.exception
     saved = leaderboard(at)
-    assert set(saved["model"]) >= {"Majority class"}
-    assert len(saved.columns) == len(trained.columns)
+    assert list(saved.columns) == list(trained.columns)
+    stored = pd.DataFrame(leaderboard_rows(RunStore().load_report(run_id)))
+    # the reloaded table shows the stored numbers (and the ones the training session showed)
+    pd.testing.assert_frame_equal(saved.reset_index(drop=True), stored[saved.columns], check_dtype=False)
+    pd.testing.assert_frame_equal(saved.reset_index(drop=True), trained.reset_index(drop=True), check_dtype=False)
 
 
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
-        ("train.val_fraction", 0.9, "Validation share must be at most 0.5"),
-        ("cnn.kernel_size", 4, "Kernel size must be odd"),
-        ("mlp.dropout", 2.0, "Dropout must be at most"),
+        (k("train.val_fraction"), 0.9, "Validation share must be at most 0.5"),
+        (k("cnn.kernel_size"), 4, "Kernel size must be odd"),
+        (k("mlp.dropout"), 2.0, "Dropout must be at most"),
     ],
 )
 def test_invalid_settings_are_refused_with_a_message(key: str, value, message: str) -> None:
@@ -150,7 +173,7 @@ def test_home_shows_the_latest_stored_run() -> None:
     assert any("digits" in m.value for m in at.markdown)
 
 
-def test_nan_loss_is_reported_and_the_page_survives(monkeypatch) -> None:
+def test_nan_loss_is_reported_and_the_page_survives(monkeypatch, inline_jobs) -> None:
     """A diverging run aborts with a message (here forced by a NaN pixel in the training data)."""
     import numpy as np
 
@@ -172,7 +195,7 @@ def test_nan_loss_is_reported_and_the_page_survives(monkeypatch) -> None:
     spec = IMAGE_TASK.datasets["mnist-5k"]
     monkeypatch.setitem(IMAGE_TASK.datasets, "mnist-5k", dataclasses.replace(spec, loader=poisoned))
     at = fast(image_page(), ["mlp"])
-    at.number_input(key="train.batch_size").set_value(1024)  # the poisoned image is in the only batch
+    at.number_input(key=k("train.batch_size")).set_value(1024)  # the poisoned image is in the only batch
     at.button(key="train").click().run()
     assert not at.exception
     assert any("loss became nan" in e.value for e in at.error), [e.value for e in at.error]
@@ -184,5 +207,10 @@ def test_seeds_per_model_show_their_spread() -> None:
     at.button(key="train").click().run()
     assert not at.exception
     board = leaderboard(at).set_index("model")
-    assert board.loc["Deep MLP", "seeds"] == 2 and board.loc["Deep MLP", "seed_sd"] >= 0
-    assert board.loc["Logistic regression", "seeds"] == 1  # deterministic: not repeated
+    assert board.loc["Deep MLP", "seeds"] == 2 and board.loc["Logistic regression", "seeds"] == 1
+    runs = {m["name"]: m["metrics"]["seed_runs"] for m in at.session_state["image.report"]["models"]}
+    assert [r["seed"] for r in runs["mlp"]] == [0, 1]
+    # the second seed really retrained: another model, another score, so a spread above zero
+    assert runs["mlp"][0]["accuracy"] != runs["mlp"][1]["accuracy"]
+    assert board.loc["Deep MLP", "seed_sd"] > 0
+    assert pd.isna(board.loc["Logistic regression", "seed_sd"])  # deterministic: not repeated

@@ -5,7 +5,7 @@ from __future__ import annotations
 from streamlit.testing.v1 import AppTest
 
 from tests.helpers import bench_run
-from tests.test_app import APP, image_page, leaderboard
+from tests.test_app import APP, image_page, k, leaderboard
 
 
 def texts(at: AppTest) -> list[str]:
@@ -21,10 +21,10 @@ def test_tie_reads_as_no_winner_and_the_fast_path_is_stated() -> None:
     at = image_page()
     at.multiselect(key="models").set_value(["mlp", "majority"])
     at.number_input(key="max_samples").set_value(5)
-    at.number_input(key="train.epochs").set_value(2)
-    at.selectbox(key="train.optimizer").select("sgd")
-    at.select_slider(key="train.lr").set_value(1.0)
-    at.selectbox(key="mlp.activation").select("sigmoid")
+    at.number_input(key=k("train.epochs")).set_value(2)
+    at.selectbox(key=k("train.optimizer")).select("sgd")
+    at.select_slider(key=k("train.lr")).set_value(1.0)
+    at.selectbox(key=k("mlp.activation")).select("sigmoid")
     at.button(key="train").click().run()
     assert not at.exception
     assert not at.error, [e.value for e in at.error]
@@ -43,7 +43,7 @@ def test_seeds_rank_by_mean_and_the_headline_says_so() -> None:
     at = image_page()
     at.multiselect(key="models").set_value(["mlp", "logreg"])
     at.number_input(key="max_samples").set_value(300)
-    at.number_input(key="train.epochs").set_value(2)
+    at.number_input(key=k("train.epochs")).set_value(2)
     at.number_input(key="repeats").set_value(3)
     at.button(key="train").click().run()
     assert not at.exception
