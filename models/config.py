@@ -11,9 +11,59 @@ PRECISIONS = ("auto", "fp32", "bf16")
 OPTIMIZERS = ("adamw", "adam", "sgd")
 
 
-def opt(default: Any, help: str, **extra: Any) -> Any:
-    """A dataclass field with help text and optional `choices`, `min`, `max` for forms."""
-    return field(default=default, metadata={"help": help, **extra})
+def opt(default: Any, help: str, label: str | None = None, **extra: Any) -> Any:
+    """A dataclass field with help text, an optional human `label` and optional `choices`, `min`, `max`,
+    `scale="log"` for forms and messages."""
+    meta = {"help": help, **extra}
+    if label is not None:
+        meta["label"] = label
+    return field(default=default, metadata=meta)
+
+
+# Human names of the settings, for forms, charts and messages; a field's own `label` metadata wins.
+LABELS = {
+    "optimizer": "Optimizer",
+    "lr": "Learning rate",
+    "batch_size": "Batch size",
+    "epochs": "Epochs",
+    "weight_decay": "Weight decay",
+    "seed": "Seed",
+    "val_fraction": "Validation share",
+    "patience": "Early-stopping patience (epochs)",
+    "label_smoothing": "Label smoothing",
+    "hflip": "Random left-right flips",
+    "bf16": "bfloat16 autocast",
+    "max_samples": "Fast path: training samples",
+    "max_train_samples": "Training subset (0 = all)",
+    "max_iter": "Maximum iterations",
+    "gamma": "Kernel coefficient (gamma)",
+    "n_estimators": "Trees",
+    "max_depth": "Maximum depth (0 = unlimited)",
+    "n_neighbors": "Neighbours (k)",
+    "weights": "Vote weighting",
+    "conv_blocks": "Conv blocks",
+    "channels": "Channels (first block)",
+    "kernel_size": "Kernel size",
+    "activation": "Activation",
+    "dropout": "Dropout",
+    "batch_norm": "Batch normalisation",
+    "hidden": "Dense hidden units",
+    "layers": "Hidden layers",
+    "neurons": "Neurons per layer",
+}
+
+
+def field_label(f: dataclasses.Field) -> str:
+    """The human label of a config field: its `label` metadata, else LABELS, else the name in words."""
+    return f.metadata.get("label") or LABELS.get(f.name) or f.name.replace("_", " ").capitalize()
+
+
+def setting_label(cls: type, name: str) -> str:
+    """The human label of the field `name` of config dataclass `cls` (the name itself when unknown)."""
+    for f in dataclasses.fields(cls):
+        if f.name == name:
+            return field_label(f)
+    return LABELS.get(name, name)
 
 
 class ConfigError(ValueError):
@@ -34,11 +84,11 @@ def check_fields(cfg: Any) -> None:
     """Validate every field of a config dataclass against its `choices`, `min` and `max` metadata."""
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
-        meta = f.metadata
+        meta, label = f.metadata, field_label(f)
         if "choices" in meta and value not in meta["choices"]:
-            raise ConfigError(f"{f.name} must be one of {', '.join(map(str, meta['choices']))}, got {value!r}")
+            raise ConfigError(f"{label} must be one of {', '.join(map(str, meta['choices']))}, got {value!r}")
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            check_range(f.name, value, meta.get("min"), meta.get("max"))
+            check_range(label, value, meta.get("min"), meta.get("max"))
 
 
 def config_from_dict(cls: type, values: dict[str, Any]) -> Any:

@@ -52,7 +52,7 @@ class CNNConfig:
     def __post_init__(self) -> None:
         check_fields(self)
         if self.kernel_size % 2 == 0:
-            raise ConfigError(f"kernel_size must be odd, got {self.kernel_size}")
+            raise ConfigError(f"Kernel size must be odd, got {self.kernel_size}")
 
     @staticmethod
     def upgrade_saved(values: dict) -> dict:
