@@ -285,7 +285,7 @@ def shap_view(report: dict[str, Any], key: str) -> None:
     limit = float(np.abs(vals).max()) or 1.0
     fig = px.imshow(vals.T, x=when, y=m["shap"]["lags"], color_continuous_scale="RdBu_r", zmin=-limit, zmax=limit,
                     aspect="auto", labels={"x": "forecast origin", "y": "lag", "color": "SHAP (%)"},
-                    title=f"{m['label']}: SHAP of each lag over the last fold's test period")  # fmt: skip
+                    title=f"{m['label']} (the last fold's model): SHAP of each lag over the test period")  # fmt: skip
     fig.update_layout(height=420)
     st.plotly_chart(fig, key=f"{key}.shap_heatmap")
     st.caption(f"{m['shap']['method']}. Red: the lag pushed the forecast return up; blue: down. Values are tiny "

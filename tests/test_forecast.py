@@ -118,6 +118,8 @@ def test_fold_plan_expanding_and_rolling() -> None:
     assert np.array_equal(origins, np.arange(198, 298))  # every target 200..299 exactly once
     rolling = fold_plan(300, 200, ForecastSetup(scheme="rolling", train_size=100, refit_every=40))
     assert all(f + 1 - lo == 100 for lo, f, _ in rolling)
+    short_tail = fold_plan(300, 200, ForecastSetup(refit_every=48))  # 100 targets = 48 + 48 + 4: the 4 join
+    assert [(f, last) for _, f, last in short_tail] == [(199, 246), (247, 298)]
 
 
 @pytest.mark.parametrize("name", list(TASK.models))
