@@ -13,7 +13,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from bench import forecasting
+from bench import cli_experiments, forecasting, text_cli
 from bench.runner import BenchmarkRequest, leaderboard_rows
 from bench.tasks import REGISTRY, TaskSpec
 from models.config import ConfigError, TrainConfig
@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--no-store", action="store_true", help="do not record the run in the MLflow store")
         if name == "forecast":
             forecasting.add_cli_args(p)
+        text_cli.add_task_arguments(name, p)
+    cli_experiments.add_parsers(sub)  # sweep, report, export
     return parser
 
 
@@ -124,7 +126,18 @@ def main(argv: list[str] | None = None) -> int:
     code (0 done, 2 bad settings or data, 1 failed, 130 interrupted)."""
     from bench.jobs import CANCELLED, DONE
 
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["predict"]:
+        if "--csv" in argv:  # texts: python -m bench predict --run ID --csv FILE [--text-col C]
+            parser = argparse.ArgumentParser(prog="python -m bench")
+            text_cli.add_predict_parser(parser.add_subparsers(dest="task", required=True))
+            return text_cli.run_predict(parser.parse_args(argv))
+        from bench.predict import cli  # images: python -m bench predict --run ID | --pretrained NAME FILE...
+
+        return cli(argv[1:])
     args = build_parser().parse_args(argv)
+    if args.task in cli_experiments.COMMANDS:
+        return cli_experiments.main(args)
     spec = REGISTRY[args.task]
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     try:
@@ -138,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
             dataset, setup, data_options = forecasting.cli_request_parts(args)
         request = BenchmarkRequest(
             args.task, dataset, tuple(models), seed=args.seed, configs=configs, train_config=tcfg,
-            max_samples=args.max_samples, repeats=args.repeats, setup=setup, data_options=data_options,
+            max_samples=args.max_samples, repeats=args.repeats, setup=setup,
+            data_options={**data_options, **text_cli.data_options(args)},
         )  # fmt: skip
     except (ConfigError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -166,6 +180,7 @@ def print_report(report: dict[str, Any]) -> None:
     """The leaderboard, the significance verdicts and the run id, as plain text."""
     print(f"{report['task']} / {report['dataset']}  seed {report['seed']}  split {report['split']}")
     print(f"data: {report['data_source']}")
+    print(f"execution: {report.get('environment', {}).get('execution', '?')}")
     if report.get("objective") == "forecasting":
         print(forecasting.leaderboard_text(report))
     else:

@@ -27,7 +27,7 @@ def runs_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_mnist() -> ImageSplit:
-    """600 real MNIST digits for training (stratified), 150 for testing."""
+    """600 real MNIST digits for training (stratified fast path); the whole 1,000-image test split."""
     return load_mnist_5k(seed=0, max_samples=600)
 
 

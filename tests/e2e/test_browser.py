@@ -103,7 +103,7 @@ def test_image_train_and_data(app_page: Any, streamlit_url: str, page_errors: li
     expect(samples).to_have_value(str(FAST_SAMPLES))
 
     page.get_by_test_id("stExpander").filter(has_text="Training (neural models)").locator("summary").click()
-    set_number(page, "epochs", FAST_EPOCHS)
+    set_number(page, "Epochs", FAST_EPOCHS)
 
     page.get_by_role("button", name="Train", exact=True).click()
 
@@ -126,7 +126,7 @@ def test_image_train_and_data(app_page: Any, streamlit_url: str, page_errors: li
         assert by_model[net]["epochs"] == str(FAST_EPOCHS), rows
         assert int(by_model[net]["train samples"]) <= FAST_SAMPLES, rows
     # best first, and the majority class is the floor on 10 balanced digit classes
-    accuracies = [float(r["accuracy"]) for r in rows]
+    accuracies = [float(r["accuracy"].rstrip("%")) for r in rows]
     assert accuracies == sorted(accuracies, reverse=True), rows
     assert rows[-1]["model"] == "Majority class", rows
     expect(train_tab.get_by_role("heading", name="Accuracy by epoch")).to_be_visible()
@@ -184,8 +184,8 @@ def test_stop_training_discards_the_run(app_page: Any, streamlit_url: str, page_
     wait_idle(page)
     keep_models(page, ["CNN"])
     page.get_by_test_id("stExpander").filter(has_text="Training (neural models)").locator("summary").click()
-    set_number(page, "epochs", 150)  # long enough that Stop comes first
-    set_number(page, "patience", 150)
+    set_number(page, "Epochs", 150)  # long enough that Stop comes first
+    set_number(page, "Early-stopping patience (epochs)", 150)
     page.get_by_role("button", name="Train", exact=True).click()
 
     train_tab = page.get_by_role("tabpanel", name="Train & compare")
