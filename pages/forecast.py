@@ -167,6 +167,7 @@ def settings_form(dataset: str, series: PriceSeries) -> tuple[bool, dict[str, An
                 setup_raw.update(ui.config_form(ForecastSetup, defaults, f"{fkey}.setup",
                                                 exclude=tuple(f for f in fields if f != name)))  # fmt: skip
         raw["setup"] = setup_raw
+        raw["default_test_start"] = series.default_test_start
         c1, c2 = st.columns(2)
         raw["seed"] = int(c1.number_input("Seed", value=0, min_value=0, step=1, key="fc.seed"))
         raw["repeats"] = int(c2.number_input("Seeds per neural model", value=1, min_value=1, max_value=10, step=1,
@@ -188,7 +189,10 @@ def settings_form(dataset: str, series: PriceSeries) -> tuple[bool, dict[str, An
 
 def build_request(dataset: str, options: dict[str, Any], raw: dict[str, Any]) -> BenchmarkRequest:
     """A validated request from the form values (ConfigError with a readable message otherwise)."""
-    setup = config_from_dict(ForecastSetup, raw["setup"])
+    values = dict(raw["setup"])
+    if values.get("test_start", "") == raw.get("default_test_start", ""):
+        values["test_start"] = ""  # the dataset's default: the run counts as one with default settings
+    setup = config_from_dict(ForecastSetup, values)
     tcfg = config_from_dict(TrainConfig, {**raw["train"], "seed": raw["seed"]})
     configs = {}
     for name in raw["models"]:
