@@ -51,8 +51,12 @@ def settings_diff(task: str, dataset: str, models: list[str], settings: dict[str
                 rows.append({"model": "Training (neural models)", "setting": setting_label(cls, k),
                              "value": settings[key], "default": _text(d)})  # fmt: skip
     setup_cls = getattr(spec, "setup_cls", None)
-    if setup_cls is not None:  # the task's set-up (e.g. forecast horizon, window): one for every model
-        for k, d in dataclasses.asdict(setup_cls()).items():
+    if setup_cls is not None:
+        try:
+            default_setup = dataclasses.asdict(setup_cls())
+        except Exception:  # a set-up without defaults: nothing to compare
+            default_setup = {}
+        for k, d in default_setup.items():
             key = f"setup.{k}"
             if key in settings and settings[key] != _text(d):
                 rows.append({"model": "Set-up", "setting": setting_label(setup_cls, k), "value": settings[key],
