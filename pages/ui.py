@@ -214,6 +214,15 @@ def leaderboard_frame(report: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(leaderboard_rows(report))
 
 
+def _printf(fmt: str, v: Any) -> str:
+    """One cell as the column's printf format would show it; a dash for a missing value."""
+    if v is None or v != v:
+        return "—"
+    if fmt == "%,d":
+        return fmt_int(v)
+    return fmt % (int(v) if fmt == "%d" else v)
+
+
 def leaderboard(report: dict[str, Any], key: str) -> None:
     """Leaderboard table, best first, with the columns that matter first and every number in its one format."""
     df = leaderboard_frame(report)
@@ -230,7 +239,11 @@ def leaderboard(report: dict[str, Any], key: str) -> None:
             df[f"{c}_pct"] = df[c] * 100  # shown as '89.00%'; the raw share stays in the frame
             order[i] = c = f"{c}_pct"
             spec = {**spec, "format": PERCENT}
-        if "format" in spec:
+        if "format" in spec and df[c].isna().any():  # never "None" in a cell: a dash where there is no number
+            df[f"{c}_text"] = [_printf(spec["format"], v) for v in df[c]]
+            order[i] = c = f"{c}_text"
+            config[c] = st.column_config.Column(spec["label"], help=spec.get("help"), pinned=spec.get("pinned"))
+        elif "format" in spec:
             config[c] = st.column_config.NumberColumn(spec["label"], format=spec["format"], help=spec.get("help"),
                                                       pinned=spec.get("pinned"))  # fmt: skip
         else:
@@ -682,7 +695,7 @@ def run_summary(run: dict[str, Any]) -> dict[str, Any]:
 
 
 def saved_run_label(run: dict[str, Any]) -> str:
-    """One line per saved run: dataset, best model with its accuracy, models, settings, seed, time, id."""
+    """One line per saved run: dataset, best model with its accuracy, settings, models, seed, time, id."""
     task = run.get("task", "")
     spec = REGISTRY.get(task)
     models = run_models(run)
@@ -694,8 +707,8 @@ def saved_run_label(run: dict[str, Any]) -> str:
         best_text = f"best {label} {fmt_pct(best[1])} · "
     shown = ", ".join(names[:4]) + (f" +{len(names) - 4}" if len(names) > 4 else "")
     return (
-        f"{dataset_label(task, run.get('dataset', ''))} · {best_text}{len(names)} models ({shown}) · "
-        f"{run_summary(run)['summary']} · seed {run.get('seed', '?')} · {format_time(run.get('start_time'))} · "
+        f"{dataset_label(task, run.get('dataset', ''))} · {best_text}{run_summary(run)['summary']} · "
+        f"{len(names)} models ({shown}) · seed {run.get('seed', '?')} · {format_time(run.get('start_time'))} · "
         f"{run['run_id'][:8]}"
     )
 
