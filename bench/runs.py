@@ -36,6 +36,8 @@ MODEL_NAME = re.compile(r"^[a-z0-9_-]{1,40}$")
 MODEL_KINDS: dict[str, str] = {
     "neural": "bench.neural:NeuralClassifier",
     "classical": "models.classical:SklearnClassifier",
+    "pretrained": "bench.transfer:TransferModels",
+    "text": "bench.text:TextEstimator",
 }
 
 

@@ -13,7 +13,7 @@ from bench.runner import BenchmarkRequest
 from bench.tasks import get_task
 from data.images import DatasetUnavailable
 from models.config import ConfigError, TrainConfig, config_from_dict
-from pages import ui
+from pages import predict_ui, ui
 
 TASK = get_task("image")
 
@@ -172,11 +172,17 @@ st.markdown(
     "and the majority class, all on the same split and scored by the same evaluation code."
 )
 
-dataset_labels = {n: d.label for n, d in TASK.datasets.items()}
+dataset_labels = {n: d.label for n, d in TASK.datasets.items() if n != "custom"}  # custom: Transfer tab
 dataset = st.selectbox("Dataset", list(dataset_labels), format_func=dataset_labels.get, key="dataset")
 available, reason = TASK.datasets[dataset].availability()
 
-tab_train, tab_data, tab_saved = st.tabs(["Train & compare", "Data", "Saved runs"])
+tab_train, tab_data, tab_saved, tab_predict, tab_transfer = st.tabs(
+    ["Train & compare", "Data", "Saved runs", "Predict", "Transfer"]
+)
+with tab_predict:
+    predict_ui.predict_tab(dataset)
+with tab_transfer:
+    predict_ui.transfer_tab()
 with tab_data:
     if available:
         data_view(load_split(dataset, 0))

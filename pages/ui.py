@@ -633,8 +633,9 @@ def show_report(report: dict[str, Any], key: str) -> None:
         per_class_table(model, key)
         st.markdown("**Most confused pairs**")
         st.dataframe(pd.DataFrame(model["errors"]["most_confused"]), hide_index=True, key=f"{key}.pairs")
-    st.subheader("Explain a prediction (SHAP)")
-    shap_section(report, key)
+    if report.get("task", "image") == "image":  # text explanations live on the sentiment page
+        st.subheader("Explain a prediction (SHAP)")
+        shap_section(report, key)
     if report.get("comparisons"):
         st.subheader("Significance tests")
         significance_table(report, key)
