@@ -214,6 +214,15 @@ def leaderboard_frame(report: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(leaderboard_rows(report))
 
 
+def _plain(column: str, v: Any) -> str:
+    """A cell of a column the table has no format for: p-values as fmt_p, other numbers to 4 digits."""
+    if v is None or (isinstance(v, float) and v != v):
+        return "—"
+    if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
+        return fmt_p(float(v)) if "p_value" in column else f"{float(v):.4g}"
+    return str(v)
+
+
 def _printf(fmt: str, v: Any) -> str:
     """One cell as the column's printf format would show it; a dash for a missing value."""
     if v is None or v != v:
@@ -235,6 +244,9 @@ def leaderboard(report: dict[str, Any], key: str) -> None:
     config: dict[str, Any] = {}
     for i, c in enumerate(order):
         spec = COLUMNS.get(c, {"label": c.replace("_", " ")})
+        if c not in COLUMNS and df[c].isna().any():  # another task's column with gaps: text, a dash for none
+            df[f"{c}_text"] = [_plain(c, v) for v in df[c]]
+            order[i] = c = f"{c}_text"
         if spec.get("format") == "percent":
             df[f"{c}_pct"] = df[c] * 100  # shown as '89.00%'; the raw share stays in the frame
             order[i] = c = f"{c}_pct"
