@@ -289,6 +289,8 @@ def guess_columns(df: pd.DataFrame) -> tuple[str | None, str | None]:
         n = df[c].nunique()
         if 2 <= n <= MAX_CLASSES and (label_col is None or "label" in c.lower() or "sentiment" in c.lower()):
             label_col = c
+    if label_col is None:  # no plausible label: still a different column, so the check explains what is wrong
+        label_col = next((c for c in df.columns if c != text_col), None)
     return text_col, label_col
 
 
