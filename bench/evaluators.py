@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bench.evaluate import classification_metrics, error_analysis, mcnemar_test, significance_verdict, timed_predict
+from bench.evaluate import (
+    classification_headline,
+    classification_leaderboard_rows,
+    classification_metrics,
+    error_analysis,
+    mcnemar_test,
+    significance_verdict,
+    timed_predict,
+)
 
 if TYPE_CHECKING:
     from bench.runner import BenchmarkRequest
@@ -56,7 +64,9 @@ class Evaluator:
     primary_label: str = ""
     higher_is_better: bool = True
 
-    def fit_and_score(self, ctx: RunContext, mspec: ModelSpec, estimator: Any, callbacks: Sequence[Any]) -> ModelOutcome:
+    def fit_and_score(
+        self, ctx: RunContext, mspec: ModelSpec, estimator: Any, callbacks: Sequence[Any]
+    ) -> ModelOutcome:
         """Fit `estimator` on ctx.data and score it on the test part; `callbacks` go to neural training loops."""
         raise NotImplementedError
 
@@ -99,7 +109,9 @@ class ClassificationEvaluator(Evaluator):
     primary_label = "accuracy"
     higher_is_better = True
 
-    def fit_and_score(self, ctx: RunContext, mspec: ModelSpec, estimator: Any, callbacks: Sequence[Any]) -> ModelOutcome:
+    def fit_and_score(
+        self, ctx: RunContext, mspec: ModelSpec, estimator: Any, callbacks: Sequence[Any]
+    ) -> ModelOutcome:
         split = ctx.data
         t0 = time.perf_counter()
         if mspec.family == "neural":
@@ -118,17 +130,16 @@ class ClassificationEvaluator(Evaluator):
             "train_samples": int(estimator.n_train_),
             "val_samples": int(getattr(estimator, "n_val_", 0)),
             "history": [h.to_dict() for h in getattr(estimator, "history_", [])],
+            "execution": getattr(estimator, "execution_", None),  # measured precision/layout/threads (calibrate)
         }
         return ModelOutcome(result, np.asarray(pred).astype(np.int64), estimator)
 
     def compare(self, ctx: RunContext, results: list[dict[str, Any]], predictions: dict[str, np.ndarray]) -> list[dict]:
         """McNemar tests: best neural vs best classical first, then every other neural model vs that baseline."""
         y_test = ctx.data.y_test
-        neural = sorted((r for r in results if r["family"] == "neural"), key=lambda r: -r["metrics"]["accuracy"])
-        classic = sorted(
-            (r for r in results if r["family"] in ("classical", "naive")),
-            key=lambda r: (r["family"] != "classical", -r["metrics"]["accuracy"]),
-        )
+        # ranked as the headline ranks them: by the mean over seeds where a model has several
+        neural = [r for r in self.rank(results) if r["family"] == "neural"]
+        classic = [r for r in self.rank(results) if r["family"] in ("classical", "naive")]
         if not neural or not classic:
             return []
         base = classic[0]
@@ -137,6 +148,8 @@ class ClassificationEvaluator(Evaluator):
             test = mcnemar_test(y_test, predictions[r["name"]], predictions[base["name"]])
             row = {"a": r["name"], "b": base["name"], "a_label": r["label"], "b_label": base["label"], **test}
             row["primary"] = k == 0
+            if ctx.request.repeats > 1:
+                row["seed"] = ctx.seed  # the test compares this seed's predictions: say so
             row["verdict"] = significance_verdict(row, r["metrics"]["accuracy"], base["metrics"]["accuracy"])
             out.append(row)
         return out
@@ -152,48 +165,13 @@ class ClassificationEvaluator(Evaluator):
             "split_note": note,
             "data_source": split.source,
             "class_names": list(split.class_names),
+            "fast_path": (getattr(split, "extra", None) or {}).get("fast_path"),
         }
 
     def leaderboard_rows(self, report: dict[str, Any]) -> list[dict[str, Any]]:
-        rows = []
-        for m in report["models"]:
-            lo, hi = m["metrics"]["accuracy_ci"]
-            rows.append(
-                {
-                    "model": m["label"],
-                    "family": m["family"],
-                    "accuracy": m["metrics"]["accuracy"],
-                    "ci_low": lo,
-                    "ci_high": hi,
-                    "macro_f1": m["metrics"]["macro_f1"],
-                    "train_s": m["train_seconds"],
-                    "predict_ms_per_1k": m["predict_seconds_per_1k"] * 1000,
-                    "params": m["n_params"],
-                    "train_samples": m["train_samples"],
-                    "epochs": len(m["history"]) or None,
-                    "seeds": len(m["metrics"].get("seed_runs", [])) or 1,
-                    "seed_mean": m["metrics"].get("accuracy_seed_mean"),
-                    "seed_sd": m["metrics"].get("accuracy_seed_sd"),
-                }
-            )
-        return sorted(rows, key=lambda r: -r["accuracy"])
+        """Best first by the mean accuracy over seeds where a model has several (bench.evaluate)."""
+        return classification_leaderboard_rows(report)
 
     def headline(self, report: dict[str, Any]) -> dict[str, str]:
-        models = sorted(report["models"], key=lambda m: -m["metrics"]["accuracy"])
-        neural = [m for m in models if m["family"] == "neural"]
-        classic = [m for m in models if m["family"] in ("classical", "naive")]
-        if not (neural and classic):
-            best = models[0]
-            return {"level": "info", "text": f"Best model: {best['label']} ({best['metrics']['accuracy']:.2%})."}
-        bn, bc = neural[0], classic[0]
-        if bn["metrics"]["accuracy"] >= bc["metrics"]["accuracy"]:
-            return {
-                "level": "success",
-                "text": f"The best neural model ({bn['label']}, {bn['metrics']['accuracy']:.2%}) beats the best "
-                f"baseline ({bc['label']}, {bc['metrics']['accuracy']:.2%}) on this run.",
-            }
-        return {
-            "level": "warning",
-            "text": f"The neural nets lose on this run: {bc['label']} ({bc['metrics']['accuracy']:.2%}) beats the "
-            f"best neural model ({bn['label']}, {bn['metrics']['accuracy']:.2%}).",
-        }
+        """Best neural vs best baseline; a winner only beyond the noise (McNemar), ties said as such."""
+        return classification_headline(report)

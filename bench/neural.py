@@ -52,24 +52,27 @@ class NeuralClassifier:
             X, X_val, y, y_val = train_test_split(X, y, test_size=n_val, random_state=cfg.seed, stratify=strat)
         self.n_train_, self.n_val_ = len(y), 0 if y_val is None else len(y_val)
         self.model_ = self._build(self.in_shape_, self.n_classes_)
-        self.model_.norm.mean.fill_(float(X.mean()))
-        self.model_.norm.std.fill_(float(X.std()) or 1.0)
+        scale = 1 / 255 if X.dtype == np.uint8 else 1.0  # uint8 images are scaled to [0, 1] by the loop
+        self.model_.norm.mean.fill_(float(X.mean()) * scale)
+        self.model_.norm.std.fill_(float(X.std()) * scale or 1.0)
         cbs = list(callbacks)
         if X_val is not None:
             cbs.insert(0, EarlyStopping(cfg.patience))
         self.history_: list[EpochRecord] = train(
             self.model_, X, y, cfg, X_val=X_val, y_val=y_val, objective="classification", callbacks=cbs
         )
+        plan = getattr(self.model_, "execution_plan", None)
+        self.execution_ = plan.to_dict() if plan is not None else None  # how it ran (bench.calibrate)
         return self
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Class probabilities, shape (N, K)."""
-        logits = torch.from_numpy(predict_logits(self.model_, X, bf16=self.train_config.bf16))
+        logits = torch.from_numpy(predict_logits(self.model_, X))
         return torch.softmax(logits, 1).numpy()
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Predicted class indices, shape (N,)."""
-        return predict_logits(self.model_, X, bf16=self.train_config.bf16).argmax(1)
+        return predict_logits(self.model_, X).argmax(1)
 
     @property
     def n_params(self) -> int:

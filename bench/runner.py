@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from bench.calibrate import execution_summary
 from bench.evaluators import ModelOutcome, RunContext
 from bench.runs import RunStore
 from bench.tasks import get_task
@@ -54,6 +55,7 @@ def environment() -> dict[str, Any]:
         "threads": torch.get_num_threads(),
         "device": torch.cuda.get_device_name(0) if device.type == "cuda" else f"CPU ({_cpu_name()})",
         "python": platform.python_version(),
+        "execution": execution_summary(),  # precision / layout / threads as measured (bench.calibrate)
     }
 
 

@@ -36,6 +36,7 @@ MODEL_NAME = re.compile(r"^[a-z0-9_-]{1,40}$")
 MODEL_KINDS: dict[str, str] = {
     "neural": "bench.neural:NeuralClassifier",
     "classical": "models.classical:SklearnClassifier",
+    "pretrained": "bench.transfer:TransferModels",
     "text": "bench.text:TextEstimator",
 }
 
@@ -145,7 +146,7 @@ class RunStore:
         now = int(time.time() * 1000)
         metrics = []
         for m in report["models"]:
-            for key in ("accuracy", "macro_f1", "mae", "rmse", "mase"):
+            for key in ("accuracy", "accuracy_seed_mean", "macro_f1", "mae", "rmse", "mase"):
                 if key in m["metrics"]:
                     metrics.append(Metric(_metric_key(f"{m['name']}.test_{key}"), float(m["metrics"][key]), now, 0))
             metrics.append(Metric(_metric_key(f"{m['name']}.train_seconds"), float(m["train_seconds"]), now, 0))
@@ -190,7 +191,7 @@ class RunStore:
             return None
 
     def list_runs(self, task: str | None = None, max_results: int = 50) -> list[dict[str, Any]]:
-        """Finished runs, newest first: id, task, dataset, seed, start time, best model."""
+        """Finished runs, newest first: id, task, dataset, seed, start time, test metrics and params."""
         from mlflow.entities import ViewType
 
         names = [f"neuralbench-{task}"] if task else None
@@ -218,6 +219,7 @@ class RunStore:
                     "seed": tags.get("neuralbench.seed", ""),
                     "start_time": r.info.start_time,
                     "metrics": dict(r.data.metrics),
+                    "params": dict(r.data.params),
                 }
             )
         return out

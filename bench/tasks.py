@@ -6,15 +6,17 @@ Pages, the CLI and the tests all read this; adding a model here makes it appear 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
 from bench.evaluators import ClassificationEvaluator, Evaluator
 from bench.neural import NeuralClassifier
-from data import images
+from data import custom, images
 from models import classical
 from models.config import TrainConfig
 from models.nets import CNNConfig, MLPConfig
+from models.pretrained import EffNetConfig, EmbedLRConfig
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,15 @@ def _sk(name: str) -> Callable[[Any, TrainConfig, int, Any], classical.SklearnCl
     return factory
 
 
+def _transfer(name: str) -> Callable[[Any, TrainConfig, int, Any], Any]:
+    def factory(cfg: Any, train_cfg: TrainConfig, seed: int, ctx: Any = None) -> Any:
+        from bench.transfer import EmbeddingLogReg, PretrainedFeatureClassifier
+
+        return PretrainedFeatureClassifier(cfg, train_cfg) if name == "effnet" else EmbeddingLogReg(cfg, seed)
+
+    return factory
+
+
 IMAGE_TASK = TaskSpec(
     name="image",
     label="Image recognition",
@@ -133,6 +144,15 @@ IMAGE_TASK = TaskSpec(
             _always,
             "1,797 8x8 handwritten digits shipped with scikit-learn; stratified 80 / 20 split.",
             train_defaults={"batch_size": 32, "epochs": 30, "lr": 3e-3, "patience": 8},
+        ),
+        # the user's own zip of class folders (Transfer tab); data_options={"path": validated folder}
+        "custom": DatasetSpec(
+            "custom",
+            "Your images (zip of class folders)",
+            custom.load_custom,
+            custom.availability,
+            "Your own images, one folder per class, validated and fitted to a square; stratified 80 / 20 split.",
+            train_defaults={"batch_size": 64, "epochs": 20, "lr": 3e-3, "patience": 5},
         ),
     },
     models={
@@ -175,7 +195,7 @@ IMAGE_TASK = TaskSpec(
             "classical",
             classical.RFConfig,
             _sk("rf"),
-            "200 fully grown trees.",
+            "Random forest of decision trees on raw pixels.",
             dataset_defaults={"fashion-mnist": {"n_estimators": 100}},
         ),
         "knn": ModelSpec(
@@ -193,6 +213,25 @@ IMAGE_TASK = TaskSpec(
             classical.MajorityConfig,
             _sk("majority"),
             "Always the most frequent training class: the floor every model must beat.",
+        ),
+        "effnet": ModelSpec(
+            "effnet",
+            "EfficientNet-Lite0 features + new head",
+            "neural",
+            EffNetConfig,
+            _transfer("effnet"),
+            "ImageNet-pretrained EfficientNet-Lite0 (frozen, or its last blocks fine-tuned) with a new linear head "
+            "trained on your classes.",
+            dataset_defaults={"mnist-5k": {"image_size": 64}, "digits": {"image_size": 64}},
+        ),
+        "embed_lr": ModelSpec(
+            "embed_lr",
+            "Logistic regression on EfficientNet embeddings",
+            "pretrained",
+            EmbedLRConfig,
+            _transfer("embed_lr"),
+            "Logistic regression on the 1,280 frozen EfficientNet-Lite0 features of each image.",
+            dataset_defaults={"mnist-5k": {"image_size": 64}, "digits": {"image_size": 64}},
         ),
     },
     default_models=("cnn", "mlp", "logreg", "svm", "rf", "knn", "majority"),
@@ -314,3 +353,62 @@ def get_task(name: str) -> TaskSpec:
     if name not in REGISTRY:
         raise KeyError(f"unknown task {name!r}; known: {', '.join(REGISTRY)}")
     return REGISTRY[name]
+
+
+# ---------------------------------------------------------------- stock forecasting (issue 6)
+
+
+def _build_forecast_task() -> TaskSpec:
+    """The forecasting task: bundled / ticker / CSV price series, forecasters scored by walk-forward backtest."""
+    from bench.forecasting import DEFAULT_TRAIN, ForecastEvaluator, ForecastSetup, NeuralForecaster
+    from data import prices
+    from models import forecast as fc
+
+    def forecaster(cls: type) -> Callable[[Any, TrainConfig, int, Any], Any]:
+        def factory(cfg: Any, train_cfg: TrainConfig, seed: int, ctx: Any = None) -> Any:
+            setup = (getattr(ctx, "setup", None) or ForecastSetup()).series_setup()  # horizon, window, target
+            return NeuralForecaster(cfg, setup, train_cfg) if cls is NeuralForecaster else cls(cfg, setup)
+
+        return factory
+
+    def dataset(name: str, label: str, description: str) -> DatasetSpec:
+        return DatasetSpec(name, label, partial(prices.load_prices, name), _always, description,
+                           train_defaults=asdict(DEFAULT_TRAIN))  # fmt: skip
+
+    datasets = {n: dataset(n, m["label"], m["source"]) for n, m in prices.BUNDLED.items()}
+    datasets["ticker"] = dataset(
+        "ticker", "A ticker from Yahoo Finance", "Daily closes of any ticker via yfinance when online; cached on disk."
+    )
+    datasets["csv"] = dataset(
+        "csv", "Your CSV", "Your own price table: choose the date and price columns; daily, weekly or monthly."
+    )
+    models = [
+        ModelSpec("lstm", "LSTM", "neural", fc.RNNConfig, forecaster(NeuralForecaster),
+                  "LSTM over the window of scaled returns, trained by the one loop; prices rebuilt."),
+        ModelSpec("gru", "GRU", "neural", fc.GRUConfig, forecaster(NeuralForecaster),
+                  "The same recurrent forecaster with a GRU cell."),
+        ModelSpec("arima", "ARIMA", "classical", fc.ARIMAConfig, forecaster(fc.ARIMAForecaster),
+                  "ARIMA(p,1,q) with drift on log prices (statsmodels), refitted per fold."),
+        ModelSpec("linreg", "Lag regression", "classical", fc.LagRegressionConfig,
+                  forecaster(fc.LagRegressionForecaster),
+                  "Linear regression of the horizon return on the window of past returns."),
+        ModelSpec("drift", "Drift", "naive", fc.DriftConfig, forecaster(fc.DriftForecaster),
+                  "Last value plus the average change over the training window."),
+        ModelSpec("moving_average", "Moving average", "naive", fc.MovingAverageConfig,
+                  forecaster(fc.MovingAverageForecaster), "Mean of the last k prices."),
+        ModelSpec("naive", "Naive (last value)", "naive", fc.NaiveConfig, forecaster(fc.NaiveForecaster),
+                  "The random walk: tomorrow's price is today's."),
+    ]  # fmt: skip
+    return TaskSpec(
+        name="forecast",
+        label="Stock forecasting",
+        evaluator=ForecastEvaluator(),
+        setup_cls=ForecastSetup,
+        datasets=datasets,
+        models={m.name: m for m in models},
+        default_models=("lstm", "arima", "linreg", "drift", "moving_average", "naive"),
+    )
+
+
+FORECAST_TASK = _build_forecast_task()
+REGISTRY[FORECAST_TASK.name] = FORECAST_TASK

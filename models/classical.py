@@ -1,12 +1,13 @@
 """Classical baselines behind the same fit / predict interface as the neural models.
 
-Saved with skops (no pickle) and loaded only when every type in the file is a scikit-learn or numpy type.
+Saved with skops (no pickle) and loaded only when every type in the file is on the allow-list of its model name.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsClassifier
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
@@ -164,7 +165,7 @@ class SklearnClassifier:
 
     @classmethod
     def load(cls, folder: str | Path) -> SklearnClassifier:
-        """Load from skops, refusing any type outside scikit-learn / numpy."""
+        """Load from skops, trusting only the types this model name is made of, then check the estimator's type."""
         folder = Path(folder)
         meta = json.loads((folder / "config.json").read_text())
         name = meta.get("name")
@@ -172,10 +173,67 @@ class SklearnClassifier:
             raise ConfigError(f"unknown classical model {name!r} in saved config")
         est = cls(name, config_from_dict(CONFIGS[name], meta["config"]), int(meta.get("seed", 0)))
         path = folder / "model.skops"
-        untrusted = sio.get_untrusted_types(file=path)
-        bad = [t for t in untrusted if not t.startswith(("sklearn.", "numpy."))]
+        allowed = SKOPS_COMMON_TYPES | SKOPS_MODEL_TYPES[name]
+        bad = sorted(skops_types(path) - allowed)
         if bad:
-            raise ConfigError(f"refusing to load {path.name}: untrusted types {bad}")
-        est.estimator_ = sio.load(path, trusted=untrusted)
+            raise ConfigError(f"refusing to load {path.name} as {name!r}: types outside its allow-list {bad}")
+        untrusted = sio.get_untrusted_types(file=path)
+        estimator = sio.load(path, trusted=[t for t in untrusted if t in allowed])
+        if not EXPECTED_TYPE[name](estimator):
+            raise ConfigError(f"refusing {path.name}: a {type(estimator).__name__} is not a saved {name!r} model")
+        est.estimator_ = estimator
         est.history_ = []
         return est
+
+
+# Every type a saved model of each name may contain (read from the file's schema before anything is loaded):
+# a file that names anything else, e.g. a FunctionTransformer around numpy.save, is refused.
+_NUMPY_SCALARS = ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
+                  "uint64", "bool_", "intp", "str_")  # fmt: skip
+SKOPS_COMMON_TYPES = frozenset(
+    {f"builtins.{t}" for t in ("dict", "list", "str", "tuple", "int", "float", "bool", "NoneType")}
+    | {"numpy.ndarray", "numpy.dtype"}
+    | {f"numpy.{t}" for t in _NUMPY_SCALARS}
+)
+_LOGREG = ("sklearn.pipeline.Pipeline", "sklearn.preprocessing._data.StandardScaler",
+           "sklearn.linear_model._logistic.LogisticRegression")  # fmt: skip
+_RF = ("sklearn.ensemble._forest.RandomForestClassifier", "sklearn.tree._classes.DecisionTreeClassifier",
+       "sklearn.tree._tree.Tree")  # fmt: skip
+_KNN = ("sklearn.neighbors._classification.KNeighborsClassifier", "sklearn.neighbors._kd_tree.KDTree",
+        "sklearn.neighbors._ball_tree.BallTree")  # fmt: skip
+SKOPS_MODEL_TYPES: dict[str, frozenset[str]] = {
+    "logreg": frozenset(_LOGREG),
+    "svm": frozenset({"sklearn.svm._classes.SVC"}),
+    "rf": frozenset(_RF),
+    "knn": frozenset(_KNN),
+    "majority": frozenset({"sklearn.dummy.DummyClassifier"}),
+}
+EXPECTED_TYPE: dict[str, Any] = {
+    "logreg": lambda e: (
+        isinstance(e, Pipeline) and [type(s) for _, s in e.steps] == [StandardScaler, LogisticRegression]
+    ),
+    "svm": lambda e: type(e) is SVC,
+    "rf": lambda e: type(e) is RandomForestClassifier,
+    "knn": lambda e: type(e) is KNeighborsClassifier,
+    "majority": lambda e: type(e) is DummyClassifier,
+}
+
+
+def skops_types(path: Path) -> set[str]:
+    """Every "module.Class" named in a .skops file's schema, read as JSON (nothing is imported or built)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            schema = json.loads(z.read("schema.json"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+        raise ConfigError(f"{path.name} is not a readable skops file") from exc
+    found: set[str] = set()
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if "__class__" in node or "__module__" in node:
+                found.add(f"{node.get('__module__')}.{node.get('__class__')}")
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found

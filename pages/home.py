@@ -1,4 +1,7 @@
-"""Home: what NeuralBench does, the latest results per task, where the data comes from, the machine."""
+"""Home: what NeuralBench does, the reference results per task and dataset, where the data comes from, the machine.
+
+Built over the task registry only: a task added there shows up here with its evaluator's headline and leaderboard.
+"""
 
 import pandas as pd
 import streamlit as st
@@ -6,6 +9,8 @@ import streamlit as st
 from bench.runner import environment
 from bench.tasks import REGISTRY
 from pages import ui
+
+RUNS_SCANNED = 200  # newest finished runs looked at per task when choosing what to show
 
 st.title("NeuralBench")
 st.markdown(
@@ -15,28 +20,53 @@ st.markdown(
 )
 
 env = environment()
-c1, c2, c3 = st.columns(3)
+c1, c2, c3 = st.columns([1, 1, 4])
 c1.metric("torch", env["torch"])
 c2.metric("threads", env["threads"])
-c3.metric("device", env["device"])
+c3.markdown(f"**Device**  \n{env['device']}")  # as text: a metric would cut a long CPU / GPU name
 
 st.header("Latest results")
+st.caption(
+    "Per task and dataset: the latest run on the full training split with the dataset's default settings. "
+    "Where there is none yet, the latest run is shown and marked for what it is."
+)
 store = ui.run_store()
 for name, task in REGISTRY.items():
     st.subheader(task.label)
     try:
-        runs = store.list_runs(name, max_results=1)
+        runs = store.list_runs(name, max_results=RUNS_SCANNED)
     except Exception as exc:  # a broken store must not take the page down
         st.error(f"The run store could not be read: {exc}")
         continue
     if not runs:
-        st.info(f"No finished {task.label.lower()} run yet: open its page and press Train.")
+        st.info(f"No finished {task.label.lower()} run yet: open its page and train.")
         continue
-    report = ui.load_report(runs[0]["run_id"])
-    st.markdown(f"**{report['dataset']}**, seed {report['seed']}")
-    ui.provenance(report)
-    ui.headline(report)
-    ui.leaderboard(report, f"home.{name}")
+    for dataset, ds in task.datasets.items():
+        mine = [r for r in runs if r["dataset"] == dataset]
+        if not mine:
+            continue
+        reference = next((r for r in mine if ui.run_summary(r)["default"] and ui.run_summary(r)["full_data"]), None)
+        shown = reference or mine[0]
+        st.markdown(f"#### {ds.label}")
+        if reference is None:
+            st.warning(
+                f"Not a reference run: {ui.run_summary(shown)['summary']}. No run with the default settings on "
+                "the full training split yet, so these numbers are not the benchmark's."
+            )
+        elif mine[0] is not reference:
+            newer = sum(1 for r in mine if r["start_time"] > reference["start_time"])
+            st.caption(
+                f"{newer} newer run(s) with other settings (latest: {ui.run_summary(mine[0])['summary']}, "
+                f"{ui.format_time(mine[0]['start_time'])}) are in the task page's Saved runs."
+            )
+        try:
+            report = ui.load_report(shown["run_id"])
+        except Exception as exc:  # a missing artifact is a message, not a crash
+            st.error(f"Could not load run {shown['run_id'][:8]}: {exc}")
+            continue
+        ui.provenance(report)
+        ui.headline(report)
+        ui.leaderboard(report, f"home.{name}.{dataset}")
 
 st.header("Data sources")
 rows = []
@@ -46,4 +76,4 @@ for task in REGISTRY.values():
         rows.append({"task": task.label, "dataset": ds.label, "available offline": ok, "source": reason,
                      "about": ds.description})  # fmt: skip
 st.dataframe(pd.DataFrame(rows), hide_index=True, key="home.data")
-st.caption(f"Runs are tracked with MLflow at `{store.tracking_uri}`.")
+st.caption(f"Runs are tracked with MLflow at `{store.display_uri}`.")  # credentials redacted

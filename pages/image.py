@@ -13,7 +13,7 @@ from bench.runner import BenchmarkRequest
 from bench.tasks import get_task
 from data.images import DatasetUnavailable
 from models.config import ConfigError, TrainConfig, config_from_dict
-from pages import ui
+from pages import predict_ui, ui
 
 TASK = get_task("image")
 
@@ -41,8 +41,11 @@ def data_view(split: Any) -> None:
     c1, c2, c3 = st.columns(3)
     c1.metric("training images", f"{len(split.y_train):,}")
     c2.metric("test images", f"{len(split.y_test):,}")
-    c3.metric("image size", f"{split.X_train.shape[2]}x{split.X_train.shape[3]}")
-    st.caption(f"Source: {split.source} · split: {split.split_note}")
+    c3.metric("image size", f"{split.X_train.shape[2]} × {split.X_train.shape[3]} pixels")
+    st.caption(
+        f"Source: {split.source} · split: {split.split_note} · the whole split is shown here; the fast path caps "
+        "only the training images and always tests on the whole test split."
+    )
     left, right = st.columns(2)
     with left:
         fig = px.imshow(sample_grid(split), color_continuous_scale="gray_r", title="Training samples per class")
@@ -61,8 +64,9 @@ def data_view(split: Any) -> None:
                 ),
             }
         )  # fmt: skip
-        fig = px.bar(counts, x="class", y="images", color="split", barmode="group", title="Class counts")
-        fig.update_layout(height=420)
+        fig = px.bar(counts, x="class", y="images", color="split", barmode="group", title="Images per class",
+                     color_discrete_map={"train": "#1f4e9c", "test": "#9cc3ea"})  # fmt: skip
+        fig.update_layout(height=420, xaxis={"type": "category", "tickangle": -45 if len(split.class_names) > 6 else 0})
         st.plotly_chart(fig, key="image.counts")
 
 
@@ -107,7 +111,8 @@ def settings_form(dataset: str) -> tuple[bool, dict[str, Any]]:
         raw["max_samples"] = int(
             c2.number_input(
                 "Fast path: training samples (0 = all)", value=0, min_value=0, step=100, key="max_samples",
-                help="Caps the training split (stratified) for a quick look; the results say so.",
+                help="Caps the training split (stratified, at least 2 images per class: a smaller request is raised) "
+                "for a quick look; the test split stays whole. The results say so.",
             )
         )  # fmt: skip
         with st.expander("Training (neural models)"):
@@ -117,8 +122,9 @@ def settings_form(dataset: str) -> tuple[bool, dict[str, Any]]:
             )
         for name, spec in TASK.models.items():
             with st.expander(f"{spec.label} settings"):
-                st.caption(spec.description)
+                caption = st.empty()
                 raw[name] = ui.config_form(spec.config_cls, spec.default_config(dataset), form_key(dataset, name))
+                caption.caption(f"{spec.description} Settings: {ui.describe_config(spec.config_cls, raw[name])}.")
         submitted = st.form_submit_button("Train", type="primary", key="train", icon=":material/play_arrow:")
     return submitted, raw
 
@@ -166,11 +172,17 @@ st.markdown(
     "and the majority class, all on the same split and scored by the same evaluation code."
 )
 
-dataset_labels = {n: d.label for n, d in TASK.datasets.items()}
+dataset_labels = {n: d.label for n, d in TASK.datasets.items() if n != "custom"}  # custom: Transfer tab
 dataset = st.selectbox("Dataset", list(dataset_labels), format_func=dataset_labels.get, key="dataset")
 available, reason = TASK.datasets[dataset].availability()
 
-tab_train, tab_data, tab_saved = st.tabs(["Train & compare", "Data", "Saved runs"])
+tab_train, tab_data, tab_saved, tab_predict, tab_transfer = st.tabs(
+    ["Train & compare", "Data", "Saved runs", "Predict", "Transfer"]
+)
+with tab_predict:
+    predict_ui.predict_tab(dataset)
+with tab_transfer:
+    predict_ui.transfer_tab()
 with tab_data:
     if available:
         data_view(load_split(dataset, 0))
@@ -211,14 +223,16 @@ with tab_saved:
     if not runs:
         st.info("No saved image runs yet.")
     else:
-        options = {r["run_id"]: f"{r['dataset']} · seed {r['seed']} · {ui.format_time(r['start_time'])} · "
-                   f"{r['run_id'][:8]}" for r in runs}  # fmt: skip
+        options = {r["run_id"]: ui.saved_run_label(r) for r in runs}
         run_id = st.selectbox("Saved run", list(options), format_func=options.get, key="saved_run")
         if st.button("Show saved run", key="load_run"):
             st.session_state["image.saved"] = run_id
         chosen = st.session_state.get("image.saved")
         if chosen:
             try:
-                ui.show_report(ui.load_report(chosen), "image.saved")
+                saved_report = ui.load_report(chosen)
             except Exception as exc:  # a missing artifact is a message, not a crash
+                saved_report = None
                 st.error(f"Could not load run {chosen[:8]}: {exc}")
+            if saved_report is not None:
+                ui.show_report(saved_report, "image.saved")

@@ -66,6 +66,15 @@ def load_workload(dataset: str = "mnist-5k", seed: int = 0, max_train: int = 0, 
     return from_split(load_mnist_5k(seed), max_train, max_test)
 
 
+def load_fashion_full(seed: int = 0, max_train: int = 0, max_test: int = 0) -> Workload | None:
+    """The official Fashion-MNIST 60,000 / 10,000 split (optionally cut), or None where it is not installed."""
+    try:
+        split = load_fashion_mnist(seed)
+    except DatasetUnavailable:
+        return None
+    return from_split(split, max_train, max_test)
+
+
 def make_cnn(work: Workload, cfg: CNNConfig | None = None, seed: int = 0) -> nn.Module:
     """The product CNN with NeuralClassifier's input standardisation; the same seed gives the same weights."""
     torch.manual_seed(seed)

@@ -7,7 +7,15 @@ import pytest
 import torch
 
 from bench.neural import NeuralClassifier
-from bench.train import Callback, CancelToken, EarlyStopping, TrainingAborted, TrainingCancelled, train
+from bench.train import (
+    Callback,
+    CancelToken,
+    EarlyStopping,
+    TrainingAborted,
+    TrainingCancelled,
+    predict_logits,
+    train,
+)
 from models.config import TrainConfig
 from models.nets import MLP, MLPConfig
 
@@ -56,19 +64,31 @@ def test_cancel_token_stops_training(tiny_mnist) -> None:
         )  # fmt: skip
 
 
-def test_early_stopping_stops_and_restores_best() -> None:
-    """Labels are noise: validation accuracy cannot keep improving, so training stops early."""
-    rng = np.random.default_rng(0)
-    X = rng.random((400, 1, 28, 28), dtype=np.float32)
-    y = rng.integers(0, 10, 400)
+def test_early_stopping_stops_and_restores_best(tiny_mnist) -> None:
+    """After two good epochs the weights are wrecked at every epoch's end: validation accuracy drops to about
+    chance, training stops after `patience` epochs, and the restored model scores the best epoch's accuracy."""
+    X, y = tiny_mnist.X_train, tiny_mnist.y_train
+    X_val, y_val = X[450:], y[450:]
+
+    class WreckFromSecondEpoch(Callback):
+        def on_epoch_end(self, state) -> None:
+            if state.epoch < 2:
+                return
+            with torch.no_grad():
+                for p in state.model.parameters():
+                    p.normal_(0.0, 5.0)
+
     stopper = EarlyStopping(patience=2)
     model = small_net()
-    hist = train(model, X[:300], y[:300], TrainConfig(epochs=40, batch_size=50, lr=1e-2), X_val=X[300:],
-                 y_val=y[300:], callbacks=[stopper])  # fmt: skip
-    assert len(hist) < 40
-    assert stopper.best == max(h.val_accuracy for h in hist)
-    logits = model(torch.as_tensor(X[300:])).argmax(1).numpy()
-    assert float((logits == y[300:]).mean()) == pytest.approx(stopper.best, abs=0.02)
+    cfg = TrainConfig(epochs=8, batch_size=50, lr=1e-2, bf16=False)
+    hist = train(model, X[:450], y[:450], cfg, X_val=X_val, y_val=y_val,
+                 callbacks=[stopper, WreckFromSecondEpoch()])  # fmt: skip
+    best = hist[1].val_accuracy
+    assert len(hist) == 4  # epoch 2 best (the wrecking starts after it), then two epochs without improvement
+    assert stopper.best_epoch == 2 and stopper.best == best
+    assert best > 0.6 and hist[-1].val_accuracy < best - 0.3  # the last epoch is clearly worse
+    restored = float((predict_logits(model, X_val).argmax(1) == y_val).mean())
+    assert restored == pytest.approx(best, abs=1e-6)  # float32 in the loop
 
 
 def test_validation_is_carved_from_training_data(tiny_mnist) -> None:

