@@ -75,6 +75,12 @@ def clean_text(value: Any, max_chars: int = MAX_CHARS) -> str:
     return text[:max_chars]
 
 
+def plain(value: Any, max_chars: int = 80) -> str:
+    """A user-given name (file, column) reduced to letters, digits and ` .,-` so that no page renders it as
+    markdown or HTML (it appears in captions that are markdown)."""
+    return re.sub(r"[^\w .,-]", "_", clean_text(value, max_chars))
+
+
 def clean_texts(values: Any, max_chars: int = MAX_CHARS) -> np.ndarray:
     """`clean_text` over a sequence; returns an object array of str."""
     out = np.empty(len(values), dtype=object)
@@ -359,8 +365,8 @@ def load_csv(
         raise TextDataError(f"only {len(texts)} labelled texts: at least 10 are needed for a train / test split")
     return make_split(
         "csv", texts, y, classes, seed=seed, max_samples=max_samples, test_size=0.2,
-        source=f"uploaded CSV {clean_text(p.name, 80)!r} ({encoding}), text column {text_col!r}, "
-        f"label column {label_col!r}, {len(texts):,} rows",
+        source=f"uploaded CSV '{plain(p.name)}' ({encoding}), text column '{plain(text_col)}', "
+        f"label column '{plain(label_col)}', {len(texts):,} rows",
         note=note,
     )  # fmt: skip
 
