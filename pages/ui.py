@@ -412,7 +412,7 @@ def settings_used(report: dict[str, Any], key: str) -> None:
         text = text.replace(
             f"at most {kind['max_samples']:,} training samples.",
             f"{fmt_int(used)} training samples used (requested {kind['max_samples']:,}); the test split is whole "
-            f"({fmt_int(split.get('test'))} images).",
+            f"({fmt_int(split.get('test'))} {'texts' if report.get('task') == 'sentiment' else 'images'}).",
         )
     repeats = int(report.get("repeats", 1) or 1)
     if repeats > 1:
