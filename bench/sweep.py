@@ -292,13 +292,35 @@ def run_trial(
 ) -> dict[str, Any]:
     """Train one trial through the runner, tag its stored run with the sweep, return its record."""
     args = trial_request(spec, cell, seed)
-    report = run_request(spec.task, spec.dataset, seed=seed, store=store, callbacks=callbacks, **args)
-    if store is not None and report.get("run_id"):
-        tags = {TAG_SWEEP: spec.sweep_id, TAG_CELL: json.dumps(cell), TAG_SPEC: json.dumps(spec.to_json())}
-        if spec.label:
-            tags[TAG_LABEL] = spec.label
-        tag_run(store, report["run_id"], tags)
+    tags = {TAG_SWEEP: spec.sweep_id, TAG_CELL: json.dumps(cell), TAG_SPEC: json.dumps(spec.to_json())}
+    if spec.label:
+        tags[TAG_LABEL] = spec.label
+
+    def on_event(kind: str, payload: dict[str, Any]) -> None:
+        # tagged as soon as the run opens: a trial killed by a Stop can still be found and closed
+        if kind == "run_started" and store is not None and payload.get("run_id"):
+            tag_run(store, payload["run_id"], tags)
+
+    report = run_request(spec.task, spec.dataset, seed=seed, store=store, callbacks=callbacks, on_event=on_event,
+                         **args)  # fmt: skip
     return trial_record(spec, cell_index, cell, seed, report)
+
+
+def close_unfinished(store: Any, sweep_id: str, reason: str = "sweep stopped") -> int:
+    """Mark the sweep's runs still RUNNING (trials killed by a Stop) KILLED; returns how many."""
+    from mlflow.entities import ViewType
+
+    exps = [e.experiment_id for e in store.client.search_experiments(view_type=ViewType.ACTIVE_ONLY)
+            if e.name.startswith("neuralbench-")]  # fmt: skip
+    if not exps:
+        return 0
+    runs = store.client.search_runs(
+        exps, filter_string=f"attributes.status = 'RUNNING' and tags.\"{TAG_SWEEP}\" = '{sweep_id}'",
+        max_results=MAX_TRIALS,
+    )  # fmt: skip
+    for r in runs:
+        store.abort(r.info.run_id, "KILLED", reason)
+    return len(runs)
 
 
 def trial_record(spec: SweepSpec, cell_index: int, cell: dict[str, Any], seed: int, report: dict) -> dict[str, Any]:

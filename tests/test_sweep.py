@@ -187,3 +187,11 @@ def _records_two(spec: SweepSpec, values: list[float]) -> list[dict]:
     cell = spec.cells[0]
     return [{"cell": 0, "params": cell, "label": sweep.cell_label(cell), "seed": s, "run_id": "x", "status": "finished",
              "metric": v, "train_seconds": 1.0, "train_samples": 10, "history": []} for s, v in zip((0, 1), values, strict=True)]
+
+
+def test_trials_killed_by_a_stop_are_closed(store) -> None:
+    run_id = store.start("image", "mnist-5k", 0, {"models": "mlp"})  # a trial whose worker was killed
+    sweep.tag_run(store, run_id, {sweep.TAG_SWEEP: "abcdef012345"})
+    assert sweep.close_unfinished(store, "abcdef012345") == 1
+    assert store.client.get_run(run_id).info.status == "KILLED"
+    assert sweep.close_unfinished(store, "abcdef012345") == 0
