@@ -759,7 +759,7 @@ def run_job(request: Any, key: str, *, store: bool = True) -> dict[str, Any] | N
     page and closing the tab cancel the job at once (its worker is terminated, its run closed KILLED); the
     next run of the page says what happened through `job_notice(key)`. Errors are shown as short messages.
     """
-    from bench.jobs import DONE, RUNNING
+    from bench.jobs import CANCELLED, DONE, RUNNING
 
     stop_slot = st.empty()
     stop_slot.button(
@@ -808,9 +808,9 @@ def run_job(request: Any, key: str, *, store: bool = True) -> dict[str, Any] | N
     finally:
         if not finished:  # interrupted: Stop, another widget, or the tab was closed
             job.cancel()
-            job.wait(10)
-            st.session_state[f"{key}.outcome"] = {"status": job.status, "report": job.result(), "error": job.error,
-                                                  "error_kind": job.error_kind, "interrupted": True}  # fmt: skip
+            ended = job.wait(10)  # the worker is stopping; a slow store only delays the final bookkeeping
+            st.session_state[f"{key}.outcome"] = {"status": job.status if ended else CANCELLED, "report": job.result(),
+                                                  "error": job.error, "error_kind": job.error_kind}  # fmt: skip
     stop_slot.empty()
     live.empty()
     if job.status == DONE:

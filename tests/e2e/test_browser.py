@@ -195,7 +195,7 @@ def test_stop_training_discards_the_run(app_page: Any, streamlit_url: str, page_
     train_tab = page.get_by_role("tabpanel", name="Train & compare")
     expect(train_tab.get_by_test_id("stProgress")).to_contain_text("CNN", timeout=LOAD_TIMEOUT_MS)
     train_tab.get_by_role("button", name="Stop training").click()
-    expect(page.get_by_text("Training stopped; the unfinished run was discarded.")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("Training stopped; the unfinished run was discarded.")).to_be_visible(timeout=90_000)
     wait_idle(page)
     expect(train_tab.get_by_role("heading", name="Results", exact=True)).to_have_count(0)
     assert_no_errors(page, page_errors)
