@@ -483,6 +483,7 @@ def transfer_form(ds: dict[str, Any]) -> None:
     if report is not None:
         st.session_state["transfer.report"] = report
         st.session_state["predict.prefer"] = report.get("run_id")
+        st.rerun()  # the Predict tab (drawn before this one) must list the new run; results come from the state
 
 
 def run_request(request: Any) -> dict[str, Any] | None:

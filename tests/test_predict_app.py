@@ -166,7 +166,6 @@ def test_transfer_flow_trains_compares_and_predicts() -> None:
     assert any("Does pretraining help" in h.value for h in at.subheader)
     assert any("McNemar" in m.value for m in at.markdown)
     # the Predict tab now offers the custom run (preselected) and predicts an upload with its models
-    at.run()
     assert at.selectbox(key="predict.run").value == at.session_state["transfer.report"]["run_id"]
     at.file_uploader(key="predict.files").set_value(("new.png", colour_images((200, 20, 20), 1)[0], "image/png")).run()
     assert not at.exception, at.exception
