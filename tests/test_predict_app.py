@@ -188,3 +188,18 @@ def test_bad_zips_get_a_clear_message(data: bytes, message: str) -> None:
     assert not at.exception, at.exception
     assert any(message in e.value for e in at.error), [e.value for e in at.error]
     assert not at.get("form") or not any(b.key == "transfer.train" for b in at.button)
+
+
+def test_error_gallery_shows_a_confusion_cell_and_explains_it(digit_run_id) -> None:
+    at = image_page()
+    at.selectbox(key="predict.run").set_value(digit_run_id).run()
+    at.selectbox(key="gallery.model").set_value("cnn").run()
+    cell = at.selectbox(key="gallery.cell.cnn")
+    true_k, pred_k = cell.value
+    assert true_k != pred_k and "true" in cell.format_func(cell.value)
+    shown = [c for img in at.get("image") for c in img.proto.imgs if c.caption.startswith("#")]
+    assert shown, "the misclassified test images are shown"
+    at.button(key="gallery.explain").click().run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert any("Red pixels pushed" in c.value for c in at.caption)
