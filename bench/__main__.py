@@ -13,6 +13,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from bench import cli_experiments, forecasting, text_cli
 from bench.runner import BenchmarkRequest, leaderboard_rows
 from bench.tasks import REGISTRY, TaskSpec
 from models.config import ConfigError, TrainConfig
@@ -42,6 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
         )  # fmt: skip
         p.add_argument("--json", type=Path, help="write the report here")
         p.add_argument("--no-store", action="store_true", help="do not record the run in the MLflow store")
+        if name == "forecast":
+            forecasting.add_cli_args(p)
+        text_cli.add_task_arguments(name, p)
+    cli_experiments.add_parsers(sub)  # sweep, report, export
     return parser
 
 
@@ -122,11 +127,17 @@ def main(argv: list[str] | None = None) -> int:
     from bench.jobs import CANCELLED, DONE
 
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["predict"]:  # python -m bench predict --run ID | --pretrained NAME FILE...
-        from bench.predict import cli
+    if argv[:1] == ["predict"]:
+        if "--csv" in argv:  # texts: python -m bench predict --run ID --csv FILE [--text-col C]
+            parser = argparse.ArgumentParser(prog="python -m bench")
+            text_cli.add_predict_parser(parser.add_subparsers(dest="task", required=True))
+            return text_cli.run_predict(parser.parse_args(argv))
+        from bench.predict import cli  # images: python -m bench predict --run ID | --pretrained NAME FILE...
 
         return cli(argv[1:])
     args = build_parser().parse_args(argv)
+    if args.task in cli_experiments.COMMANDS:
+        return cli_experiments.main(args)
     spec = REGISTRY[args.task]
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     try:
@@ -135,9 +146,13 @@ def main(argv: list[str] | None = None) -> int:
             tcfg = dataclasses.replace(tcfg, epochs=args.epochs)  # re-validated by __post_init__
         configs = parse_overrides(spec, args.dataset, args.set)
         tcfg = train_overrides(tcfg, args.set)
+        dataset, setup, data_options = args.dataset, None, {}
+        if args.task == "forecast":
+            dataset, setup, data_options = forecasting.cli_request_parts(args)
         request = BenchmarkRequest(
-            args.task, args.dataset, tuple(models), seed=args.seed, configs=configs, train_config=tcfg,
-            max_samples=args.max_samples, repeats=args.repeats,
+            args.task, dataset, tuple(models), seed=args.seed, configs=configs, train_config=tcfg,
+            max_samples=args.max_samples, repeats=args.repeats, setup=setup,
+            data_options={**data_options, **text_cli.data_options(args)},
         )  # fmt: skip
     except (ConfigError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -166,19 +181,22 @@ def print_report(report: dict[str, Any]) -> None:
     print(f"{report['task']} / {report['dataset']}  seed {report['seed']}  split {report['split']}")
     print(f"data: {report['data_source']}")
     print(f"execution: {report.get('environment', {}).get('execution', '?')}")
-    header = (
-        f"{'model':24} {'family':10} {'accuracy':>8} {'95% CI':>15} {'macro-F1':>8} {'train s':>8} {'ms/1k':>8} "
-        f"{'params':>10} {'seeds: mean ± sd':>18}"
-    )
-    print(header)
-    print("-" * len(header))
-    for r in leaderboard_rows(report):
-        ci = f"[{r['ci_low']:.3f},{r['ci_high']:.3f}]"
-        print(
-            f"{r['model']:24} {r['family']:10} {r['accuracy']:8.4f} {ci:>15} {r['macro_f1']:8.4f} "
-            f"{r['train_s']:8.2f} {r['predict_ms_per_1k']:8.1f} {r['params']:10d} "
-            + (f"{r['seed_mean']:.4f} ± {r['seed_sd']:.4f} (n={r['seeds']})" if r["seed_sd"] is not None else "")
+    if report.get("objective") == "forecasting":
+        print(forecasting.leaderboard_text(report))
+    else:
+        header = (
+            f"{'model':24} {'family':10} {'accuracy':>8} {'95% CI':>15} {'macro-F1':>8} {'train s':>8} {'ms/1k':>8} "
+            f"{'params':>10} {'seeds: mean ± sd':>18}"
         )
+        print(header)
+        print("-" * len(header))
+        for r in leaderboard_rows(report):
+            ci = f"[{r['ci_low']:.3f},{r['ci_high']:.3f}]"
+            print(
+                f"{r['model']:24} {r['family']:10} {r['accuracy']:8.4f} {ci:>15} {r['macro_f1']:8.4f} "
+                f"{r['train_s']:8.2f} {r['predict_ms_per_1k']:8.1f} {r['params']:10d} "
+                + (f"{r['seed_mean']:.4f} ± {r['seed_sd']:.4f} (n={r['seeds']})" if r["seed_sd"] is not None else "")
+            )
     for c in report["comparisons"]:
         print(c["verdict"])
     if report.get("run_id"):

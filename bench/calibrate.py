@@ -474,3 +474,30 @@ def execution_summary() -> str:
         return f"{head} (nothing measured yet on this machine)"
     parts = [f"{k.split('|')[0]} batch {k.rsplit('=', 1)[-1]}: {p.describe()}" for k, p in list(plans.items())[-4:]]
     return f"{head}; " + "; ".join(parts)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m bench.calibrate [--clear]`: show (or forget) this machine's measured execution paths."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m bench.calibrate", description=main.__doc__)
+    ap.add_argument("--clear", action="store_true", help="forget every cached calibration (measure again on next use)")
+    args = ap.parse_args(argv)
+    path = cache_path()
+    if args.clear:
+        clear_cache(path)
+        print(f"cleared {path}")
+        return 0
+    print(f"machine: {_key_string(machine_key())}\ncache: {path}")
+    print(execution_summary())
+    for work, d in cached_plans(path).items():
+        print(f"\n{work}  (measured {d.get('measured_at', '?')})")
+        for label, ms in dict(d.get("step_ms", {})).items():
+            mark = "  <- chosen" if label == d.get("label") else ""
+            note = dict(d.get("notes", {})).get(label, "")
+            print(f"  {label:30} {'-' if ms is None else f'{ms:9.2f} ms'}  {note}{mark}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -364,3 +364,116 @@ def classification_leaderboard_rows(report: dict[str, Any]) -> list[dict[str, An
             }
         )
     return sorted(rows, key=lambda r: (-r["score"], -r["accuracy"]))
+
+# ---------------------------------------------------------------- forecasting (point forecasts of prices)
+
+
+def forecast_errors(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """Forecast errors actual - forecast, as float64."""
+    return np.asarray(y_true, dtype=np.float64) - np.asarray(y_pred, dtype=np.float64)
+
+
+def mae(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Mean absolute error, in the series' units."""
+    return float(np.mean(np.abs(forecast_errors(y_true, y_pred))))
+
+
+def rmse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Root mean squared error, in the series' units."""
+    return float(np.sqrt(np.mean(forecast_errors(y_true, y_pred) ** 2)))
+
+
+def mape(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Mean absolute percentage error, in percent (prices are positive, so it is defined)."""
+    y_true = np.asarray(y_true, dtype=np.float64)
+    return float(100.0 * np.mean(np.abs(forecast_errors(y_true, y_pred) / y_true)))
+
+
+def naive_scale(y_train: np.ndarray, horizon: int = 1) -> float:
+    """MASE scale: in-sample MAE of the naive forecast over `horizon` steps on the training series."""
+    y_train = np.asarray(y_train, dtype=np.float64)
+    if len(y_train) <= horizon:
+        return float("nan")
+    return float(np.mean(np.abs(y_train[horizon:] - y_train[:-horizon])))
+
+
+def mase(y_true: np.ndarray, y_pred: np.ndarray, scale: float) -> float:
+    """Mean absolute scaled error (Hyndman & Koehler 2006): MAE / in-sample naive MAE."""
+    return mae(y_true, y_pred) / scale if scale and np.isfinite(scale) else float("nan")
+
+
+def directional_accuracy(y_last: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray) -> float | None:
+    """Share of the moves called in the right direction, over the points where the series moved and the
+    forecast called a move. None when the forecast never calls a move (the naive forecast)."""
+    actual = np.sign(np.asarray(y_true, dtype=np.float64) - y_last)
+    called = np.sign(np.asarray(y_pred, dtype=np.float64) - y_last)
+    mask = (actual != 0) & (called != 0)
+    if not mask.any():
+        return None
+    return float(np.mean(actual[mask] == called[mask]))
+
+
+def persistence(y_last: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """How much the forecast just repeats the last value: 1 - mean|forecast - last| / mean|actual - last|.
+
+    1.0 = the naive forecast exactly; 0 = the forecast moves as much as the series does; negative = more.
+    """
+    y_last = np.asarray(y_last, dtype=np.float64)
+    moved = float(np.mean(np.abs(np.asarray(y_true, dtype=np.float64) - y_last)))
+    if moved == 0:
+        return float("nan")
+    return 1.0 - float(np.mean(np.abs(np.asarray(y_pred, dtype=np.float64) - y_last))) / moved
+
+
+def diebold_mariano(e_a: np.ndarray, e_b: np.ndarray, horizon: int = 1, loss: str = "abs") -> dict[str, Any]:
+    """Diebold-Mariano test of equal accuracy of two forecasts, with the Harvey-Leybourne-Newbold correction.
+
+    d_t = L(e_a,t) - L(e_b,t); the long-run variance uses the autocovariances up to lag horizon-1; the
+    statistic is compared with Student's t on n-1 degrees of freedom (two-sided). A negative statistic means
+    forecast a has the smaller loss. For horizon 1 this equals the one-sample t-test of d.
+    """
+    from scipy import stats
+
+    e_a, e_b = np.asarray(e_a, dtype=np.float64), np.asarray(e_b, dtype=np.float64)
+    if loss == "abs":
+        d = np.abs(e_a) - np.abs(e_b)
+    elif loss == "squared":
+        d = e_a**2 - e_b**2
+    else:
+        raise ValueError(f"loss must be 'abs' or 'squared', got {loss!r}")
+    n = len(d)
+    h = int(horizon)
+    if n < 3:
+        return {"test": "diebold-mariano", "statistic": float("nan"), "p_value": float("nan"), "n": n}
+    dc = d - d.mean()
+    gamma = [float(np.dot(dc[k:], dc[: n - k]) / n) for k in range(h)]
+    var = (gamma[0] + 2.0 * sum(gamma[1:])) / n
+    hln = np.sqrt((n + 1 - 2 * h + h * (h - 1) / n) / n)
+    if var > 0:
+        stat = float(d.mean() / np.sqrt(var) * hln)
+    elif d.mean() == 0:  # identical losses everywhere
+        stat = 0.0
+    else:  # a constant non-zero difference: infinitely significant
+        stat = float(np.sign(d.mean()) * np.inf)
+    p = float(2.0 * stats.t.sf(abs(stat), df=n - 1)) if np.isfinite(stat) else 0.0
+    return {"test": "diebold-mariano", "loss": loss, "statistic": stat, "p_value": p, "n": n,
+            "mean_loss_difference": float(d.mean())}  # fmt: skip
+
+
+def forecast_metrics(
+    y_last: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, *, scale: float, horizon: int = 1
+) -> dict[str, Any]:
+    """Every point-forecast metric of one model, plus the comparison with the naive forecast y_last."""
+    naive_mae = mae(y_true, y_last)
+    dm = diebold_mariano(forecast_errors(y_true, y_pred), forecast_errors(y_true, y_last), horizon)
+    return {
+        "mae": mae(y_true, y_pred),
+        "rmse": rmse(y_true, y_pred),
+        "mape": mape(y_true, y_pred),
+        "mase": mase(y_true, y_pred, scale),
+        "mae_vs_naive": mae(y_true, y_pred) / naive_mae if naive_mae else float("nan"),
+        "directional_accuracy": directional_accuracy(y_last, y_true, y_pred),
+        "dm_statistic": dm["statistic"],
+        "dm_p_value": dm["p_value"],
+        "persistence": persistence(y_last, y_true, y_pred),
+    }

@@ -117,3 +117,139 @@ def explain_photo(image: Any, *, nsamples: int = PRETRAINED_SAMPLES, seed: int =
         "and a flat grey image)",
         "seconds": time.perf_counter() - t0,
     }
+
+
+# ---------------------------------------------------------------------------------------------- text (issue 7)
+
+MAX_TEXT_EVALS = 300
+MAX_TEXT_BACKGROUND = 100
+
+
+def text_explainable(estimator: Any) -> bool:
+    """Whether explain_text supports this estimator (anything with class probabilities)."""
+    return hasattr(estimator, "predict_proba")
+
+
+def explain_text(
+    estimator: Any,
+    text: str,
+    *,
+    background: Any = None,
+    max_evals: int = MAX_TEXT_EVALS,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """SHAP attributions of one text's tokens for every class.
+
+    TF-IDF + logistic regression: shap.LinearExplainer on the TF-IDF features (exact for a linear model; the
+    background is at most MAX_TEXT_BACKGROUND training texts); each present n-gram's value is shared among the
+    words it covers, and absent n-grams are summed into `other`. Any other text model: shap's Partition
+    explainer with a Text masker (MiniLM's WordPiece tokenizer for the MiniLM models, words otherwise), at
+    most `max_evals` model calls. Values are in the model's output space (logits for the linear model,
+    probabilities otherwise).
+
+    Returns {"tokens": [str], "values": (T, K), "base_values": (K,), "other": (K,), "method", "predicted",
+    "proba": (K,), "seconds"}.
+    """
+    import time
+
+    from data.text import clean_text
+
+    t0 = time.perf_counter()
+    text = clean_text(text)
+    if not text:
+        raise ExplanationUnavailable("there is no text to explain (empty or only whitespace)")
+    if not text_explainable(estimator):
+        raise ExplanationUnavailable("SHAP text explanations need a model with class probabilities")
+    proba = np.asarray(estimator.predict_proba(np.array([text], dtype=object)))[0]
+    if getattr(estimator, "name", "") == "tfidf_lr":
+        out = _explain_tfidf_linear(estimator, text, background, seed)
+    else:
+        out = _explain_partition(estimator, text, max_evals)
+    out.update(predicted=int(proba.argmax()), proba=proba, seconds=time.perf_counter() - t0)
+    return out
+
+
+def _explain_partition(estimator: Any, text: str, max_evals: int) -> dict[str, Any]:
+    import shap
+
+    if getattr(estimator, "name", "") in ("minilm", "minilm_frozen"):
+        from transformers import AutoTokenizer
+
+        from models.text import hub_offline, minilm_path
+
+        with hub_offline():  # a private instance: the masker calls it outside the encode lock
+            tok = AutoTokenizer.from_pretrained(minilm_path(), local_files_only=True, trust_remote_code=False)
+        masker = shap.maskers.Text(tok)
+        how = "MiniLM WordPiece tokens"
+    else:
+        masker = shap.maskers.Text(r"\W+")
+        how = "words"
+
+    def f(texts: Any) -> np.ndarray:
+        return np.asarray(estimator.predict_proba(np.array([str(t) for t in texts], dtype=object)))
+
+    explainer = shap.Explainer(f, masker, algorithm="partition")
+    evals = max(2 * len(text.split()) + 1, min(max_evals, MAX_TEXT_EVALS * 4))
+    sv = explainer(np.array([text], dtype=object), max_evals=evals, batch_size=64, silent=True)
+    values = np.asarray(sv.values[0], dtype=float)
+    if values.ndim == 1:
+        values = values[:, None]
+    tokens = [str(t) for t in sv.data[0]]
+    base = np.atleast_1d(np.asarray(sv.base_values[0], dtype=float))
+    return {
+        "tokens": tokens,
+        "values": values,
+        "base_values": base,
+        "other": np.zeros(values.shape[1]),
+        "method": f"Partition explainer with a text masker over {how} (at most {evals} model calls; "
+        "values in probability)",
+    }
+
+
+def _explain_tfidf_linear(estimator: Any, text: str, background: Any, seed: int) -> dict[str, Any]:
+    import re
+
+    import scipy.sparse as sp
+    import shap
+
+    vec, clf = estimator.pipeline_[0], estimator.pipeline_[-1]
+    if background is None or len(background) == 0:
+        background = np.array([""], dtype=object)
+    rng = np.random.default_rng(seed)
+    background = np.asarray(background, dtype=object)
+    if len(background) > MAX_TEXT_BACKGROUND:
+        background = background[rng.choice(len(background), MAX_TEXT_BACKGROUND, replace=False)]
+    bg = vec.transform(background)
+    x = vec.transform([text])
+    explainer = shap.LinearExplainer(clf, sp.csr_matrix(bg))
+    values = np.asarray(explainer.shap_values(x))
+    values = values[0] if values.ndim == 3 else values  # (F, K) or, for binary, (1, F) -> (F,)
+    if values.ndim == 1 or values.shape[0] == 1:
+        v = np.ravel(values)
+        values = np.stack([-v, v], 1)  # binary logistic regression: class 1's logit, class 0 is its negative
+    base = np.atleast_1d(np.asarray(explainer.expected_value, dtype=float))
+    if base.size == 1:
+        base = np.array([-base[0], base[0]])
+    n_classes = values.shape[1]
+    words = [m.group(0) for m in re.finditer(vec.token_pattern, text)]
+    lower = [w.lower() for w in words]
+    token_values = np.zeros((len(words), n_classes))
+    present = x.nonzero()[1]
+    names = vec.get_feature_names_out()
+    covered = np.zeros(values.shape[0], dtype=bool)
+    for j in present:
+        gram = names[j].split(" ")
+        n = len(gram)
+        positions = sorted({i + k for i in range(len(lower) - n + 1) if lower[i : i + n] == gram for k in range(n)})
+        if positions:
+            token_values[positions] += values[j] / len(positions)
+            covered[j] = True
+    other = values[~covered].sum(0)
+    return {
+        "tokens": [w + " " for w in words],
+        "values": token_values,
+        "base_values": base,
+        "other": other,
+        "method": f"LinearExplainer on TF-IDF n-grams (exact for a linear model; {bg.shape[0]} background texts; "
+        "values in logits; absent n-grams summed as 'other')",
+    }

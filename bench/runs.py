@@ -37,6 +37,7 @@ MODEL_KINDS: dict[str, str] = {
     "neural": "bench.neural:NeuralClassifier",
     "classical": "models.classical:SklearnClassifier",
     "pretrained": "bench.transfer:TransferModels",
+    "text": "bench.text:TextEstimator",
 }
 
 

@@ -17,6 +17,7 @@ USES_TRAIN_CONFIG = ("neural", "pretrained")
 def flat_settings(report: dict[str, Any]) -> dict[str, str]:
     """A report's settings as flat `train.FIELD` / `MODEL.FIELD` -> text, the way the run store logs params."""
     out = {f"train.{k}": str(v) for k, v in (report.get("train_config") or {}).items()}
+    out.update({f"setup.{k}": str(v) for k, v in (report.get("setup") or {}).items()})
     for m in report.get("models", []):
         out.update({f"{m['name']}.{k}": str(v) for k, v in (m.get("config") or {}).items()})
     return out
@@ -49,6 +50,17 @@ def settings_diff(task: str, dataset: str, models: list[str], settings: dict[str
                     continue
                 rows.append({"model": "Training (neural models)", "setting": setting_label(cls, k),
                              "value": settings[key], "default": _text(d)})  # fmt: skip
+    setup_cls = getattr(spec, "setup_cls", None)
+    if setup_cls is not None:
+        try:
+            default_setup = dataclasses.asdict(setup_cls())
+        except Exception:  # a set-up without defaults: nothing to compare
+            default_setup = {}
+        for k, d in default_setup.items():
+            key = f"setup.{k}"
+            if key in settings and settings[key] != _text(d):
+                rows.append({"model": "Set-up", "setting": setting_label(setup_cls, k), "value": settings[key],
+                             "default": _text(d)})  # fmt: skip
     for m in known:
         mspec = spec.models[m]
         try:

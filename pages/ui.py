@@ -205,6 +205,7 @@ COLUMNS: dict[str, dict[str, Any]] = {
     "predict_ms_per_1k": {"label": "predict ms / 1k", "format": "%.2f"},
     "params": {"label": "parameters", "format": "%,d", "help": "weights, or stored values for kNN / SVM"},
 }
+PERCENT = "%.2f%%"  # a share x 100, as fmt_pct writes it
 HIDDEN = ("ci_low", "ci_high", "seed_mean", "seed_sd", "seeds", "score", "name")
 
 
@@ -223,8 +224,12 @@ def leaderboard(report: dict[str, Any], key: str) -> None:
         df = df.drop(columns=["seed_text"])
     order = [c for c in COLUMNS if c in df] + [c for c in df if c not in COLUMNS and c not in HIDDEN]
     config: dict[str, Any] = {}
-    for c in order:
+    for i, c in enumerate(order):
         spec = COLUMNS.get(c, {"label": c.replace("_", " ")})
+        if spec.get("format") == "percent":
+            df[f"{c}_pct"] = df[c] * 100  # shown as '89.00%'; the raw share stays in the frame
+            order[i] = c = f"{c}_pct"
+            spec = {**spec, "format": PERCENT}
         if "format" in spec:
             config[c] = st.column_config.NumberColumn(spec["label"], format=spec["format"], help=spec.get("help"),
                                                       pinned=spec.get("pinned"))  # fmt: skip
@@ -284,17 +289,18 @@ def accuracy_chart(report: dict[str, Any]) -> go.Figure:
         else:
             side = "left" if acc < lo_x else "right"
             fig.add_annotation(
-                x=lo_x if side == "left" else hi_x, y=1.06, xref="x", yref="paper", showarrow=False,
-                xanchor=side, text=f"{'◀ ' if side == 'left' else ''}{m['label']}: {fmt_pct(acc)} (off this scale)"
+                x=lo_x if side == "left" else hi_x, y=1.0, xref="x", yref="paper", showarrow=False,
+                xanchor=side, yanchor="bottom", text=f"{'◀ ' if side == 'left' else ''}{m['label']}: {fmt_pct(acc)} (off this scale)"
                 f"{' ▶' if side == 'right' else ''}", font={"color": family_color("naive")},
             )  # fmt: skip
     title = "Test accuracy with 95% confidence intervals (Wilson)"
     if any(len(m["metrics"].get("seed_runs", [])) > 1 for m in shown):
-        title += f"; dots: seed {report.get('seed', 0)} with its CI, rings: other seeds, diamonds: mean"
+        title += f"<br><sup>dot and bar: seed {report.get('seed', 0)} with its CI · rings: other seeds · diamond: mean "
+        title += "over seeds</sup>"
     fig.update_layout(
-        title=title, height=max(260, 60 + 42 * len(shown)), legend_title_text="family",
+        title=title, height=160 + 46 * len(shown), legend_title_text="family",
         xaxis={"title": "test accuracy", "tickformat": ".1%", "range": [lo_x, hi_x]},
-        yaxis={"title": None}, margin={"t": 70},
+        yaxis={"title": None}, margin={"t": 100},
     )  # fmt: skip
     return fig
 
@@ -356,11 +362,14 @@ def confusion(cm: list[list[int]], class_names: list[str], title: str) -> go.Fig
 def provenance(report: dict[str, Any]) -> None:
     """Where the numbers come from: dataset, data source, split, seed, run id, environment."""
     env = report.get("environment", {})
-    split = report["split"]
+    split = report.get("split") or {}
+    sizes = ", ".join(f"{k.replace('val', 'validation')} {fmt_int(v)}" for k, v in split.items()
+                      if isinstance(v, (int, float)))  # fmt: skip
     st.caption(
-        f"**{dataset_label(report.get('task', ''), report['dataset'])}** · data: {report['data_source']} · "
-        f"split: {report['split_note']} (train {fmt_int(split['train'])}, validation {fmt_int(split['val'])}, "
-        f"test {fmt_int(split['test'])}) · seed {report['seed']} · run {report.get('run_id') or 'not stored'} · "
+        f"**{dataset_label(report.get('task', ''), report.get('dataset', ''))}** · data: "
+        f"{report.get('data_source', '?')} · split: {report.get('split_note', '?')}"
+        + (f" ({sizes})" if sizes else "")
+        + f" · seed {report.get('seed', '?')} · run {report.get('run_id') or 'not stored'} · "
         f"{report.get('created_at', '')} · torch {env.get('torch', '?')} on {env.get('device', '?')}, "
         f"{env.get('threads', '?')} threads"
         + (f" · execution: {env['execution']}" if env.get("execution") else "")
@@ -384,6 +393,11 @@ def settings_used(report: dict[str, Any], key: str) -> None:
     if repeats > 1:
         text += f" Seeds per model: {repeats} (seeds {report['seed']} to {report['seed'] + repeats - 1})."
     st.markdown(f"**Settings used.** {text}")
+
+
+def model_settings(report: dict[str, Any], key: str) -> None:
+    """An expander with what changed from the defaults and every model's settings, in words."""
+    kind = report_kind(report)
     with st.expander("Every model's settings"):
         spec = REGISTRY.get(report.get("task", ""))
         rows = []
@@ -401,14 +415,15 @@ def per_class_table(model: dict[str, Any], key: str) -> None:
     per_class = pd.DataFrame(model["errors"]["per_class"])
     for metric in ("precision", "recall", "f1"):
         per_class[metric] = model["metrics"]["per_class"][metric]
-    cols = ["class", "precision", "recall", "f1", "false_positives", "false_negatives", "support"]
+        per_class[f"{metric}_pct"] = per_class[metric] * 100
+    cols = ["class", "precision_pct", "recall_pct", "f1_pct", "false_positives", "false_negatives", "support"]
     st.dataframe(
-        per_class[cols], hide_index=True, key=f"{key}.errors",
+        per_class, hide_index=True, key=f"{key}.errors", column_order=cols,
         column_config={
             "class": st.column_config.Column("class", width="small"),
-            "precision": st.column_config.NumberColumn("precision", format="percent", width="small"),
-            "recall": st.column_config.NumberColumn("recall", format="percent", width="small"),
-            "f1": st.column_config.NumberColumn("F1", format="percent", width="small"),
+            "precision_pct": st.column_config.NumberColumn("precision", format=PERCENT, width="small"),
+            "recall_pct": st.column_config.NumberColumn("recall", format=PERCENT, width="small"),
+            "f1_pct": st.column_config.NumberColumn("F1", format=PERCENT, width="small"),
             "false_positives": st.column_config.NumberColumn("false pos.", format="%,d", width="small",
                                                              help="other classes predicted as this one"),
             "false_negatives": st.column_config.NumberColumn("false neg.", format="%,d", width="small",
@@ -584,6 +599,7 @@ def show_report(report: dict[str, Any], key: str) -> None:
     headline(report)
     leaderboard(report, key)
     st.plotly_chart(accuracy_chart(report), key=f"{key}.bars")
+    model_settings(report, key)
     hist = history_frame(report)
     if not hist.empty:
         st.subheader("Accuracy by epoch")
@@ -605,8 +621,9 @@ def show_report(report: dict[str, Any], key: str) -> None:
         per_class_table(model, key)
         st.markdown("**Most confused pairs**")
         st.dataframe(pd.DataFrame(model["errors"]["most_confused"]), hide_index=True, key=f"{key}.pairs")
-    st.subheader("Explain a prediction (SHAP)")
-    shap_section(report, key)
+    if report.get("task", "image") == "image":  # text explanations live on the sentiment page
+        st.subheader("Explain a prediction (SHAP)")
+        shap_section(report, key)
     if report.get("comparisons"):
         st.subheader("Significance tests")
         significance_table(report, key)

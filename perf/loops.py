@@ -25,13 +25,17 @@ from models.config import TrainConfig
 
 REFERENCE_BATCH = 64
 REFERENCE_TEST_BATCH = 1000
-PRODUCT_BATCH = 256
+# Sized for time to accuracy, measured on MNIST-5k (test accuracy after each epoch, seeds 0 / 1; the target is
+# about 0.972): a one-cycle over 3 epochs at batch 128, lr 3e-3: [0.950 0.968 0.974] / [0.934 0.975 0.974];
+# batch 256, lr 6e-3: [0.944 0.973 0.978] / [0.870 0.966 0.970]; batch 256 over 4 epochs at 3e-3:
+# [0.920 0.969 0.969 0.970]; 2-epoch plans stop below the target. Batch 128 costs the same per epoch as 256 here.
+PRODUCT_BATCH = 128
 PRODUCT_LR = 3e-3
 
 
-def product_config(epochs: int = 12, seed: int = 0) -> TrainConfig:
-    """The product loop's settings: TrainConfig defaults (AdamW, one-cycle over `epochs`), batch 256, precision
-    "auto" (the measured execution path)."""
+def product_config(epochs: int = 3, seed: int = 0) -> TrainConfig:
+    """The product loop's settings: AdamW with a one-cycle schedule over `epochs`, batch 128, peak lr 3e-3,
+    precision "auto" (the measured execution path)."""
     return TrainConfig(batch_size=PRODUCT_BATCH, lr=PRODUCT_LR, epochs=epochs, seed=seed, precision="auto")
 
 

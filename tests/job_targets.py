@@ -66,3 +66,15 @@ def hog_memory(request: Any, store: Any, on_event: Any, callbacks: Any = ()) -> 
     with open("/proc/self/status") as fh:
         peak = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM"))
     return {"pid": os.getpid(), "peak_kib": peak, "sum": float(block[:10].sum())}
+
+
+def fail_in_training(request: Any, store: Any, on_event: Any, callbacks: Any = ()) -> dict:
+    """The real benchmark, with a training loop that breaks at its first batch (an internal error)."""
+    from bench.jobs import run_request
+    from bench.train import Callback
+
+    class Boom(Callback):
+        def on_batch_end(self, state: Any) -> None:
+            raise RuntimeError("a bug in a callback")
+
+    return run_request(request, store, on_event, callbacks=[Boom()])

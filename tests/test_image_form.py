@@ -24,8 +24,18 @@ def image_page() -> AppTest:
     return at
 
 
+def field(at: AppTest, key: str):
+    """A form field by key: a number input, or a log-scale slider (the learning rate)."""
+    for kind in (at.number_input, at.select_slider):
+        try:
+            return kind(key=key)
+        except KeyError:
+            continue
+    raise KeyError(key)
+
+
 def form_values(at: AppTest, dataset: str, names: list[str]) -> dict:
-    return {n: at.number_input(key=f"{dataset}.{n}").value for n in names}
+    return {n: field(at, f"{dataset}.{n}").value for n in names}
 
 
 def test_switching_the_dataset_shows_its_own_defaults() -> None:
@@ -45,16 +55,16 @@ def test_switching_the_dataset_shows_its_own_defaults() -> None:
 def test_reset_to_defaults_restores_the_datasets_settings() -> None:
     at = image_page()
     at.selectbox(key="dataset").select("digits").run()
-    at.number_input(key="digits.train.lr").set_value(0.05)
+    field(at, "digits.train.lr").set_value(0.05)
     at.number_input(key="digits.cnn.channels").set_value(40)
     at.number_input(key="seed").set_value(7)
     at.multiselect(key="models").set_value([])
     at.button(key="train").click().run()  # commits the form's values (no model: nothing trains)
     assert any("at least one model" in e.value for e in at.error)
-    assert at.number_input(key="digits.train.lr").value == 0.05
+    assert field(at, "digits.train.lr").value == 0.05
     at.button(key="reset").click().run()
     assert not at.exception
-    assert at.number_input(key="digits.train.lr").value == DIGITS_TRAIN["lr"]
+    assert field(at, "digits.train.lr").value == DIGITS_TRAIN["lr"]
     assert at.number_input(key="digits.cnn.channels").value == 16
     assert at.number_input(key="seed").value == 0
     assert at.multiselect(key="models").value == list(IMAGE_TASK.default_models)

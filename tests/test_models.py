@@ -59,11 +59,11 @@ def test_registry_is_consistent() -> None:
     ("cls", "values", "message"),
     [
         (CNNConfig, {"kernel_size": 4}, "odd"),
-        (CNNConfig, {"activation": "swish"}, "activation"),
+        (CNNConfig, {"activation": "swish"}, "(?i)activation"),
         (CNNConfig, {"dropout": 1.5}, "at most"),
         (MLPConfig, {"layers": 0}, "at least"),
         (TrainConfig, {"lr": 0.0}, "at least"),
-        (TrainConfig, {"optimizer": "lion"}, "optimizer"),
+        (TrainConfig, {"optimizer": "lion"}, "(?i)optimizer"),
         (TrainConfig, {"lr": float("nan")}, "NaN"),
     ],
 )
@@ -124,5 +124,5 @@ def test_skops_refuses_foreign_types(tmp_path) -> None:
     # replace the model by an object that references an arbitrary function
     sio.dump(FunctionTransformer(func=print), tmp_path / "model.skops")
     assert json.loads((tmp_path / "config.json").read_text())["name"] == "majority"
-    with pytest.raises(ConfigError, match="untrusted"):
+    with pytest.raises(ConfigError, match="allow-list"):
         SklearnClassifier.load(tmp_path)

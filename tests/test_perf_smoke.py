@@ -55,7 +55,8 @@ def test_matmul_rate_is_positive() -> None:
     assert measure_matmul(64, torch.bfloat16, reps=1) > 0
 
 
-def test_quick_run_structure(tiny_mnist, tmp_path) -> None:
+def test_quick_run_structure(tiny_mnist, tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("NEURALBENCH_PRECISION", raising=False)  # measure the path, as `make perf` does
     work = from_split(tiny_mnist, max_train=256, max_test=100)
     settings = PerfSettings.quick()
     settings.matmul_size, settings.rounds, settings.max_epochs = 128, 1, 2

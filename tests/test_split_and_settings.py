@@ -89,3 +89,18 @@ def test_flat_settings_match_the_logged_params() -> None:
     flat = flat_settings(report)
     assert flat["train.max_samples"] == "100" and flat["knn.n_neighbors"] == "3"
     assert report_kind(report)["summary"] == "fast path (100 training samples)"
+
+
+def test_task_setup_changes_are_listed(monkeypatch) -> None:
+    """A task with a set-up dataclass (e.g. a forecast horizon) gets its changes listed too, with labels."""
+    from bench.tasks import REGISTRY
+    from models.config import opt
+
+    @dataclasses.dataclass
+    class Setup:
+        horizon: int = opt(1, "Steps ahead", label="Forecast horizon")
+
+    monkeypatch.setitem(REGISTRY, "image", dataclasses.replace(IMAGE_TASK, setup_cls=Setup))
+    rows = settings_diff("image", "mnist-5k", ["knn"], {"setup.horizon": "5", "knn.n_neighbors": "3"})
+    assert rows == [{"model": "Set-up", "setting": "Forecast horizon", "value": "5", "default": "1"}]
+    assert settings_diff("image", "mnist-5k", ["knn"], {"setup.horizon": "1"}) == []

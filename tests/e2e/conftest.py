@@ -74,10 +74,16 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="session")
-def streamlit_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def e2e_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run store folder of the e2e server (a test can open it with RunStore(root=...) to check its content)."""
+    return tmp_path_factory.mktemp("e2e-server") / "runs"
+
+
+@pytest.fixture(scope="session")
+def streamlit_url(e2e_runs: Path) -> Iterator[str]:
     """Base URL of `streamlit run app.py` on a free port, with its run store in a temporary folder."""
-    work = tmp_path_factory.mktemp("e2e-server")
-    runs = work / "runs"
+    runs = e2e_runs
+    work = runs.parent
     log = work / "streamlit.log"
     port = _free_port()
     env = {

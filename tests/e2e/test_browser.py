@@ -177,7 +177,11 @@ def set_number(page: Any, label: str, value: int) -> None:
     expect(box.locator("input[type=number]")).to_have_value(str(value))
 
 
-def test_stop_training_discards_the_run(app_page: Any, streamlit_url: str, page_errors: list[str]) -> None:
+def test_stop_training_discards_the_run(app_page: Any, streamlit_url: str, page_errors: list[str], e2e_runs) -> None:
+    from bench.runs import RunStore
+
+    store = RunStore(root=e2e_runs)
+    before = all_run_ids(store)
     page = app_page
     page.goto(f"{streamlit_url}/image")
     expect(page.get_by_role("heading", name="Image recognition", exact=True)).to_be_visible(timeout=LOAD_TIMEOUT_MS)
@@ -195,11 +199,22 @@ def test_stop_training_discards_the_run(app_page: Any, streamlit_url: str, page_
     wait_idle(page)
     expect(train_tab.get_by_role("heading", name="Results", exact=True)).to_have_count(0)
     assert_no_errors(page, page_errors)
-    # the stopped run is not offered as a saved run
-    page.get_by_role("tab", name="Saved runs", exact=True).click()
-    saved = page.get_by_role("tabpanel", name="Saved runs")
-    expect(saved).to_be_visible()
-    expect(saved.get_by_text("No saved image runs yet.").or_(saved.get_by_test_id("stSelectbox"))).to_be_visible()
+    # the store holds exactly one new run, closed KILLED, and it is not among the runs offered as saved runs
+    new = all_run_ids(store) - before
+    assert len(new) == 1, new
+    killed = new.pop()
+    assert store.status(killed) == "KILLED"
+    assert killed not in {r["run_id"] for r in store.list_runs("image")}
+
+
+def all_run_ids(store: Any) -> set[str]:
+    """Every run of the image experiment, whatever its status."""
+    exp = store.client.get_experiment_by_name("neuralbench-image")
+    if exp is None:
+        return set()
+    from mlflow.entities import ViewType
+
+    return {r.info.run_id for r in store.client.search_runs([exp.experiment_id], run_view_type=ViewType.ALL)}
 
 
 def test_home(app_page: Any, streamlit_url: str, page_errors: list[str]) -> None:

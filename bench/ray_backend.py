@@ -1,0 +1,413 @@
+"""Sweeps on Ray Tune: a local Ray instance on this machine's cores by default, an existing cluster when
+RAY_ADDRESS is set (`ray start --head` on the head node, `ray start --address=HEAD:6379` on the others).
+
+Every trial is one normal run of the ONE runner, logged by the worker itself to the run store (MLflow), so
+trials on a cluster need a store every node reaches: set MLFLOW_TRACKING_URI to a private tracking server.
+Ray's files (session logs, sockets, Tune's experiment folder) stay under the run folder; no dashboard is
+started; the object store is capped (NEURALBENCH_RAY_OBJECT_STORE_MB, default 256 MB).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from bench.jobs import Executor, Job
+from bench.sweep import Progress, SweepControl, SweepSpec, failed_record, run_trial
+from models.config import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+OBJECT_STORE_MB = int(os.environ.get("NEURALBENCH_RAY_OBJECT_STORE_MB", "256"))
+MAX_TEMP_DIR_CHARS = 40  # Ray's unix sockets live under the temp dir; their paths must stay under 107 bytes
+_LOCK = threading.Lock()  # Ray is process-global: one sweep at a time per server process
+
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # legacy console output: silent with verbose=0
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "0")
+
+
+def runs_root(store: Any = None) -> Path:
+    """The run folder (the store's root, else NEURALBENCH_RUNS / ./runs)."""
+    if store is not None and getattr(store, "root", None) is not None:
+        return Path(store.root).resolve()
+    from bench.runs import DEFAULT_DIR
+
+    return Path(DEFAULT_DIR).resolve()
+
+
+def temp_dir(root: Path) -> Path:
+    """Ray's session folder under the run folder (a short /tmp folder when that path is too long for sockets)."""
+    path = root / "ray"
+    if len(str(path)) > MAX_TEMP_DIR_CHARS:
+        path = Path(tempfile.gettempdir()) / f"nb-ray-{os.getuid()}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def cluster_address() -> str | None:
+    """RAY_ADDRESS when set (an existing cluster), else None (a local instance is started)."""
+    return os.environ.get("RAY_ADDRESS") or None
+
+
+@contextlib.contextmanager
+def session(store: Any = None, num_cpus: int | None = None) -> Iterator[dict[str, Any]]:
+    """Ray connected for the duration of the block: starts a local instance (and shuts it down after) unless
+    one is already connected; connects to RAY_ADDRESS when set. Yields facts about the instance."""
+    import ray
+
+    if ray.is_initialized():
+        yield {"address": "already connected", "cpus": ray.cluster_resources().get("CPU", 0), "owned": False}
+        return
+    root = runs_root(store)
+    env = {
+        "RAY_AUTH_MODE": "disabled",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false",
+        "NEURALBENCH_RUNS": str(root),
+    }
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        env["MLFLOW_TRACKING_URI"] = os.environ["MLFLOW_TRACKING_URI"]
+    address = cluster_address()
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING,
+                              "configure_logging": False}  # fmt: skip
+    if address:
+        # the code travels to the cluster's workers; data, caches and runs do not
+        runtime_env = {"env_vars": env, "working_dir": str(ROOT),
+                       "excludes": [".venv", ".git", "runs", "data/cache", "docs", "test-artifacts"]}  # fmt: skip
+        ray.init(address=address, runtime_env=runtime_env, **kwargs)
+    else:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+        ray.init(
+            num_cpus=num_cpus or os.cpu_count() or 1, object_store_memory=OBJECT_STORE_MB * 1024**2,
+            _temp_dir=str(temp_dir(root)), runtime_env={"env_vars": env}, **kwargs,
+        )  # fmt: skip
+    try:
+        yield {"address": address or "local", "cpus": ray.cluster_resources().get("CPU", 0), "owned": True}
+    finally:
+        ray.shutdown()
+
+
+def _trainable(config: dict[str, Any]) -> None:
+    """One Tune trial: a normal runner run, logged to the store by this worker; reports its record as JSON."""
+    import torch
+    from ray import tune
+
+    from bench.runs import RunStore
+    from bench.train import TrainingAborted
+
+    torch.set_num_threads(max(1, int(config["threads"])))
+    spec = SweepSpec.from_json(config["spec"])
+    cell_index, seed = int(config["cell"]), int(config["seed"])
+    cell = spec.cells[cell_index]
+    store = RunStore(tracking_uri=config["tracking_uri"], root=config["root"]) if config["store"] else None
+    try:
+        record = run_trial(spec, cell_index, cell, seed, store)
+    except (TrainingAborted, ConfigError) as exc:
+        record = failed_record(cell_index, cell, seed, f"{type(exc).__name__}: {exc}")
+    tune.report({"record": json.dumps(record)})
+
+
+def run_trials(
+    spec: SweepSpec,
+    *,
+    store: Any = None,
+    control: SweepControl | None = None,
+    on_progress: Progress | None = None,
+    max_concurrent: int | None = None,
+) -> list[dict[str, Any]]:
+    """Run every trial of the sweep on Ray Tune (1 CPU each, as many at once as there are CPUs); returns
+    the trial records in completion order. Stopping ends the sweep and keeps the finished trials."""
+    from ray import tune
+
+    control = control or SweepControl()
+    if store is not None:
+        store._experiment(spec.task)  # create the experiment once here, not concurrently in the workers
+    if not _LOCK.acquire(timeout=1.0):
+        raise ConfigError("another sweep is running in this server; wait for it to finish")
+    try:
+        with session(store) as info:
+            cpus = max(1, int(info["cpus"] or 1))
+            concurrent = max(1, min(max_concurrent or cpus, cpus, spec.n_trials))
+            trials = spec.trials()
+            root = runs_root(store)
+            const = {
+                "spec": spec.to_json(), "threads": 1, "store": store is not None,
+                "tracking_uri": getattr(store, "tracking_uri", None), "root": str(root),
+            }  # fmt: skip
+            param_space = {**const, "trial": tune.grid_search(list(range(len(trials))))}
+            callback = _Progress(trials, control, on_progress)
+            tuner = tune.Tuner(
+                tune.with_resources(_with_trial(trials), {"cpu": 1}),
+                param_space=param_space,
+                tune_config=tune.TuneConfig(max_concurrent_trials=concurrent, reuse_actors=False,
+                                            trial_dirname_creator=lambda t: f"trial-{t.config['trial']}"),
+                run_config=tune.RunConfig(
+                    name=f"sweep-{spec.sweep_id}", storage_path=str(root / "ray-tune"), verbose=0,
+                    stop=_StopAll(control), callbacks=[callback], log_to_file=False,
+                ),
+            )  # fmt: skip
+            tuner.fit()
+            if callback.interrupt is not None:
+                raise callback.interrupt
+            return callback.records
+    finally:
+        _LOCK.release()
+
+
+def _with_trial(trials: list[tuple[int, dict[str, Any], int]]) -> Any:
+    """The trainable with the trial index resolved into (cell, seed) before it ships to a worker."""
+    table = [(i, s) for i, _, s in trials]
+
+    def trainable(config: dict[str, Any]) -> None:
+        cell, seed = table[int(config["trial"])]
+        _trainable({**config, "cell": cell, "seed": seed})
+
+    return trainable
+
+
+def _stopper_base() -> type:
+    from ray import tune
+
+    return tune.Stopper
+
+
+def _callback_base() -> type:
+    from ray import tune
+
+    return tune.Callback
+
+
+class _StopAll(_stopper_base()):  # type: ignore[misc]
+    """Ends the whole Tune run when the sweep's control asks to stop."""
+
+    def __init__(self, control: SweepControl) -> None:
+        self.control = control
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        return False
+
+    def stop_all(self) -> bool:
+        return self.control.stopped
+
+    # Tune pickles its run config for a later restore; the live control (locks, events) stays behind
+    def __getstate__(self) -> dict:
+        return {}
+
+    def __setstate__(self, state: dict) -> None:
+        self.control = SweepControl()
+
+
+class _Progress(_callback_base()):  # type: ignore[misc]
+    """Counts trials (done, running, queued), collects their records, forwards progress to the caller.
+
+    If the caller's progress function raises (Streamlit stops a script that way when Stop is pressed), the
+    sweep is stopped cleanly and the exception re-raised after Tune returns."""
+
+    def __init__(self, trials: list, control: SweepControl, on_progress: Progress | None) -> None:
+        self.trials, self.control, self.on_progress = trials, control, on_progress
+        self.records: list[dict[str, Any]] = []
+        self.running: set[str] = set()
+        self.interrupt: BaseException | None = None
+        control.counts.update(total=len(trials), queued=len(trials), running=0, done=0, failed=0)
+
+    def __getstate__(self) -> dict:
+        return {}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__([], SweepControl(), None)
+
+    def _notify(self, record: dict[str, Any] | None) -> None:
+        c = self.control.counts
+        c["running"] = len(self.running)
+        c["queued"] = max(0, c["total"] - c["done"] - c["running"])
+        if self.on_progress is None or self.interrupt is not None:
+            return
+        try:
+            self.on_progress({**c, "record": record})
+        except BaseException as exc:  # a Streamlit stop/rerun: end the sweep, re-raise after Tune returns
+            self.interrupt = exc
+            self.control.stop()
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.running.add(trial.trial_id)
+        self._notify(None)
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        if "record" in result:
+            record = json.loads(result["record"])
+            self.records.append(record)
+            self.control.counts["done"] += 1
+            self.control.counts["failed"] += record["status"] == "failed"
+            self.running.discard(trial.trial_id)
+            self._notify(record)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.running.discard(trial.trial_id)
+        self._notify(None)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.running.discard(trial.trial_id)
+        if self.control.stopped:
+            return
+        i, cell, seed = self.trials[int(trial.config["trial"])]
+        record = failed_record(i, cell, seed, f"trial error: {trial.error_file or 'see Ray logs'}")
+        self.records.append(record)
+        self.control.counts["done"] += 1
+        self.control.counts["failed"] += 1
+        self._notify(record)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Single trainings on Ray: the job interface of bench/jobs.py (chosen by get_executor() when RAY_ADDRESS is set)
+
+
+def _init_kwargs(root: Path) -> dict[str, Any]:
+    env = {"RAY_AUTH_MODE": "disabled", "MLFLOW_DISABLE_TELEMETRY": "true", "NEURALBENCH_RUNS": str(root),
+           "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false"}  # fmt: skip
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        env["MLFLOW_TRACKING_URI"] = os.environ["MLFLOW_TRACKING_URI"]
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING,
+                              "configure_logging": False}  # fmt: skip
+    address = cluster_address()
+    if address:
+        kwargs.update(address=address, runtime_env={"env_vars": env, "working_dir": str(ROOT),
+                      "excludes": [".venv", ".git", "runs", "data/cache", "docs", "test-artifacts"]})  # fmt: skip
+    else:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+        kwargs.update(num_cpus=os.cpu_count() or 1, object_store_memory=OBJECT_STORE_MB * 1024**2,
+                      _temp_dir=str(temp_dir(root)), runtime_env={"env_vars": env})  # fmt: skip
+    return kwargs
+
+
+def _remote_body(request: Any, location: dict | None, queue: Any) -> dict[str, Any]:
+    """Runs on a Ray worker: one benchmark run, its progress events pushed to the driver's queue."""
+    from bench.jobs import open_store, run_request
+
+    def on_event(kind: str, payload: dict[str, Any]) -> None:
+        if kind in ("run_started", "model_start", "epoch", "model_end"):  # "batch" is too chatty for an actor queue
+            queue.put((kind, payload))
+
+    return run_request(request, open_store(location), on_event)
+
+
+class RayJob(Job):
+    """A training submitted to Ray."""
+
+    def __init__(self, executor: RayExecutor, request: Any, location: dict | None) -> None:
+        super().__init__(request)
+        self._executor = executor
+        self.location = location
+        self.ref: Any = None
+        self.queue: Any = None
+
+    @property
+    def queue_position(self) -> int | None:
+        return None  # Ray queues tasks beyond the cluster's free CPUs itself
+
+    def cancel(self) -> bool:
+        return self._executor._cancel(self)
+
+
+class RayExecutor(Executor):
+    """Jobs as Ray tasks (1 CPU each) on the local instance or the cluster at RAY_ADDRESS. Events come back
+    through a Ray queue; Stop cancels the task (force) and closes its run KILLED."""
+
+    def __init__(self, max_concurrent: int | None = None) -> None:
+        self.max_concurrent = max_concurrent or 0  # Ray itself queues tasks beyond the cluster's CPUs
+        self._owned = False
+        self._lock = threading.Lock()
+        self._jobs: list[RayJob] = []
+
+    def _ensure_ray(self, location: dict | None) -> None:
+        import ray
+
+        with self._lock:
+            if not ray.is_initialized():
+                root = Path(location["root"]).resolve() if location else runs_root()
+                ray.init(**_init_kwargs(root))
+                self._owned = True
+
+    def submit(self, request: Any, *, store: Any = True) -> RayJob:
+        import ray
+        from ray.util.queue import Queue
+
+        from bench.jobs import RUNNING, store_location
+
+        location = store_location(store)
+        self._ensure_ray(location)
+        job = RayJob(self, request, location)
+        job.queue = Queue(maxsize=10_000)
+        job.ref = ray.remote(num_cpus=1, max_retries=0)(_remote_body).remote(request, location, job.queue)
+        with job._s.cond:
+            job._s.status = RUNNING
+        self._jobs.append(job)
+        threading.Thread(target=self._follow, args=(job,), name=f"ray-job-{job.id[:8]}", daemon=True).start()
+        return job
+
+    def _drain(self, job: RayJob) -> None:
+        import contextlib
+
+        with contextlib.suppress(Exception):
+            while not job.queue.empty():
+                kind, payload = job.queue.get_nowait()
+                job._push(kind, payload)
+
+    def _follow(self, job: RayJob) -> None:
+        import ray
+
+        from bench.jobs import CANCELLED, DONE, FAILED, human_error, open_store
+
+        while True:
+            ready, _ = ray.wait([job.ref], timeout=0.3)
+            self._drain(job)
+            if ready:
+                break
+        try:
+            report = ray.get(job.ref)
+            job._end(DONE, report=report)
+        except BaseException as exc:  # Ray wraps the worker's exception; a cancelled task raises too
+            cause = getattr(exc, "cause", None) or exc
+            store = open_store(job.location) if job.run_id and job.location else None
+            if job._s.cancel_requested:
+                if store is not None:
+                    store.close_if_running(job.run_id, "KILLED", "stopped by the user")
+                job._end(CANCELLED, error="stopped by the user")
+            else:
+                kind, message = human_error(cause)
+                if store is not None:
+                    store.close_if_running(job.run_id, "FAILED", message)
+                job._end(FAILED, error=message, kind=kind)
+        finally:
+            import contextlib
+
+            with contextlib.suppress(Exception):
+                ray.kill(job.queue.actor)
+
+    def _cancel(self, job: RayJob) -> bool:
+        import ray
+
+        if job.done:
+            return False
+        job._s.cancel_requested = True
+        ray.cancel(job.ref, force=True)
+        return True
+
+    def shutdown(self) -> None:
+        """Cancel every job; disconnect from Ray (a local instance started here is stopped)."""
+        import ray
+
+        for job in list(self._jobs):
+            job.cancel()
+        for job in list(self._jobs):
+            job.wait(10)
+        if self._owned and ray.is_initialized():
+            ray.shutdown()
+        self._owned = False

@@ -1,0 +1,86 @@
+"""End-to-end in Chromium: run a tiny sweep on the Experiments page, compare two of its runs on the Runs page,
+export the claims report. Screenshots go to docs/screenshots/ (experiments.png, runs.png, claims.png)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.e2e.test_browser import (
+    LOAD_TIMEOUT_MS,
+    TRAIN_TIMEOUT_MS,
+    assert_no_errors,
+    expect,
+    full_page_screenshot,
+    grid_rows,
+    set_number,
+    wait_idle,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+def test_sweep_compare_and_export(app_page: Any, streamlit_url: str, page_errors: list[str], tmp_path) -> None:
+    page = app_page
+    # --- a tiny sweep: CNN, activation relu vs tanh, 2 seeds, 200 samples, 1 epoch, in the server process
+    page.goto(f"{streamlit_url}/experiments")
+    expect(page.get_by_role("heading", name="Experiments", exact=True)).to_be_visible(timeout=LOAD_TIMEOUT_MS)
+    wait_idle(page)
+    values = page.get_by_label("activation: values, comma separated")
+    values.fill("relu,tanh")
+    values.press("Enter")
+    wait_idle(page)
+    set_number(page, "Seeds per cell", 2)
+    set_number(page, "Fast path: training samples (0 = all)", 200)
+    set_number(page, "Epochs (0 = the dataset's default)", 1)
+    page.get_by_text("one after another in this server process (small sweeps)").click()
+    wait_idle(page)
+    page.get_by_role("button", name="Run sweep", exact=True).click()
+    new_tab = page.get_by_role("tabpanel", name="New sweep")
+    expect(new_tab.get_by_role("heading", name="Results", exact=True)).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
+    wait_idle(page, TRAIN_TIMEOUT_MS)
+    assert_no_errors(page, page_errors)
+    expect(new_tab.get_by_text("Best setting by mean accuracy")).to_be_visible()
+    factor = new_tab.get_by_test_id("stDataFrame").first
+    expect(factor.get_by_test_id("data-grid-canvas")).to_be_visible()
+    rows = grid_rows(factor)
+    assert [r["value"] for r in rows] == ["relu", "tanh"], rows
+    assert all(r["n"] == "2" for r in rows), rows
+    expect(new_tab.get_by_text("paired t-test").first).to_be_visible()
+    full_page_screenshot(page, "experiments.png")
+
+    # --- the Runs page: the four trials are there; compare two of them
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Runs").click()
+    expect(page.get_by_role("heading", name="Runs", exact=True)).to_be_visible(timeout=LOAD_TIMEOUT_MS)
+    wait_idle(page)
+    picker = page.get_by_test_id("stMultiSelect").filter(has_text="Runs to compare")
+    for _ in range(2):
+        picker.click()
+        page.get_by_role("option").first.click()
+        page.keyboard.press("Escape")
+        wait_idle(page)
+    expect(page.get_by_role("heading", name="Settings that differ")).to_be_visible(timeout=LOAD_TIMEOUT_MS)
+    wait_idle(page)
+    assert_no_errors(page, page_errors)
+    cmp_tab = page.get_by_role("tabpanel", name="Compare")
+    metrics = cmp_tab.get_by_test_id("stDataFrame").first
+    expect(metrics.locator("table[role=grid] tbody tr")).to_have_count(2)
+    full_page_screenshot(page, "runs.png")
+
+    # --- the claims report, from what is stored, downloaded as one HTML file
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Experiments").click()
+    expect(page.get_by_role("heading", name="Experiments", exact=True)).to_be_visible(timeout=LOAD_TIMEOUT_MS)
+    page.get_by_role("tab", name="Claims report", exact=True).click()
+    page.get_by_role("button", name="Build the claims report from stored runs").click()
+    button = page.get_by_role("button", name="Download the claims report (HTML)")
+    expect(button).to_be_visible(timeout=LOAD_TIMEOUT_MS)
+    wait_idle(page)
+    with page.expect_download() as dl:
+        button.click()
+    path = tmp_path / "claims.html"
+    dl.value.save_as(path)
+    html = path.read_text()
+    assert "Checking the classic claims about neural networks" in html and "Activation function" in html
+    assert_no_errors(page, page_errors)
+    full_page_screenshot(page, "claims.png")
