@@ -186,22 +186,31 @@ def predict_tab(dataset: str) -> None:
         if preferred in ids:
             st.session_state["predict.run"] = preferred
     run_id = st.selectbox("Stored run", ids, index=default, format_func=labels.get, key="predict.run")
+    try:  # the report only (cheap, cached): models are loaded when there is something to predict or explain
+        report = ui.load_report(run_id)
+        spec = predict.run_input_spec(report)
+    except Exception as exc:  # a damaged or deleted run: say so, keep the page
+        st.error(f"Could not load run {run_id[:8]}: {exc}")
+        return
+    how = {"digit": "MNIST-style centring", "fashion": "box centring", "rgb": "fitted RGB"}[spec.kind]
+    st.caption(
+        f"Dataset {md(report['dataset'])} · classes: {md(', '.join(report['class_names']))} · inputs are made like "
+        f"the training data ({how}, {spec.size}x{spec.size})"
+    )
+    if st.toggle("Error gallery: the test images this run gets wrong", key="gallery.show"):
+        try:
+            error_gallery(loaded_run(run_id))
+        except Exception as exc:  # a damaged or deleted run: say so, keep the page
+            st.error(f"Could not load run {run_id[:8]}: {exc}")
+    files = collect_inputs("predict", drawing=spec.grayscale, samples=False)
+    images = decode_and_report(files)
+    if not images:
+        st.info("Upload one or more images, draw, or take a picture.")
+        return
     try:
         run = loaded_run(run_id)
     except Exception as exc:  # a damaged or deleted run: say so, keep the page
         st.error(f"Could not load run {run_id[:8]}: {exc}")
-        return
-    st.caption(
-        f"Dataset {md(run.report['dataset'])} · classes: {md(', '.join(run.class_names))} · inputs are made like "
-        f"the training data ({'MNIST-style centring' if run.spec.kind == 'digit' else 'box centring' if run.spec.kind == 'fashion' else 'fitted RGB'}, "
-        f"{run.spec.size}x{run.spec.size})"
-    )
-    with st.expander("Error gallery: the test images this run gets wrong"):
-        error_gallery(run)
-    files = collect_inputs("predict", drawing=run.spec.grayscale, samples=False)
-    images = decode_and_report(files)
-    if not images:
-        st.info("Upload one or more images, draw, or take a picture.")
         return
     th_model = run.best_with_probabilities
     th = threshold(run_id, th_model) if th_model else None

@@ -193,6 +193,7 @@ def test_bad_zips_get_a_clear_message(data: bytes, message: str) -> None:
 def test_error_gallery_shows_a_confusion_cell_and_explains_it(digit_run_id) -> None:
     at = image_page()
     at.selectbox(key="predict.run").set_value(digit_run_id).run()
+    at.toggle(key="gallery.show").set_value(True).run()
     at.selectbox(key="gallery.model").set_value("cnn").run()
     cell = at.selectbox(key="gallery.cell.cnn")
     true_k, pred_k = cell.value
