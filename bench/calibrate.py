@@ -74,6 +74,7 @@ class Plan:
     notes: dict[str, str] = field(default_factory=dict)
     baseline: str = ""
     calibration_seconds: float = 0.0
+    loadavg: float | None = None  # 1-minute load average when measured: busy neighbours favour fewer threads
 
     @property
     def autocast(self) -> bool:
@@ -98,6 +99,7 @@ class Plan:
             "notes": dict(self.notes),
             "baseline": self.baseline,
             "calibration_seconds": round(self.calibration_seconds, 3),
+            "loadavg": self.loadavg,
             "label": self.candidate.label,
             "speedup": None if self.speedup is None else round(self.speedup, 3),
         }
@@ -115,6 +117,7 @@ class Plan:
             {str(k): str(v) for k, v in dict(d.get("notes", {})).items()},
             str(d.get("baseline", "")),
             float(d.get("calibration_seconds", 0.0)),
+            None if d.get("loadavg") is None else float(d["loadavg"]),
         )
 
 
@@ -334,6 +337,9 @@ def calibrate(
     chosen = choose(times, baseline)
     # a dropped candidate still shows what it measured; one that failed shows None
     step_ms = {c.label: statistics.median(times[c]) * 1000 if times.get(c) else None for c in candidates}
+    load = None
+    with contextlib.suppress(OSError, AttributeError):
+        load = round(os.getloadavg()[0], 2)
     return Plan(
         chosen,
         "calibrated",
@@ -341,6 +347,7 @@ def calibrate(
         {c.label: n for c, n in notes.items()},
         baseline.label,
         time.perf_counter() - t0,
+        load,
     )
 
 
@@ -491,7 +498,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"machine: {_key_string(machine_key())}\ncache: {path}")
     print(execution_summary())
     for work, d in cached_plans(path).items():
-        print(f"\n{work}  (measured {d.get('measured_at', '?')})")
+        print(f"\n{work}  (measured {d.get('measured_at', '?')}, load average {d.get('loadavg', '?')})")
         for label, ms in dict(d.get("step_ms", {})).items():
             mark = "  <- chosen" if label == d.get("label") else ""
             note = dict(d.get("notes", {})).get(label, "")

@@ -60,7 +60,7 @@ class Profile:
 
 PROFILES = {
     "standard": Profile("standard", (0, 1, 2), 0, 0, "fashion-mnist", (1_000, 10_000, 0), 3, 100, 3, 0, 0),
-    "fast": Profile("fast", (0, 1), 300, 1, "mnist-5k", (100, 300), 1, 3, 1, 400, 0, "scratch"),
+    "fast": Profile("fast", (0, 1), 300, 1, "mnist-5k", (100, 300), 1, 3, 1, 400, 600, "scratch"),
 }
 IMAGE_MODELS = ("cnn", "mlp", "logreg", "svm", "rf", "knn", "majority")
 
@@ -392,6 +392,7 @@ def forecast_section(ctx: Ctx) -> list[dict[str, Any]]:
                                f"ranking: {order}." + (f" The naive last-value forecast scores {naive_mae:.4g}."
                                                          if naive_mae else ""))  # fmt: skip
     s["paragraphs"].append(f"{report['dataset']}: {report.get('data_source', '')}; seed {report['seed']}.")
+    s["paragraphs"] += [c["verdict"] for c in report.get("comparisons", []) if c.get("verdict")]
     return [s]
 
 

@@ -253,3 +253,16 @@ def _explain_tfidf_linear(estimator: Any, text: str, background: Any, seed: int)
         "method": f"LinearExplainer on TF-IDF n-grams (exact for a linear model; {bg.shape[0]} background texts; "
         "values in logits; absent n-grams summed as 'other')",
     }
+
+
+def warm_up_text_shap() -> None:
+    """Compile shap's numba kernels of the Partition explainer once (tens of seconds on a busy 2-core CPU), so
+    the first real text explanation of a server process is quick. Safe to call from a background thread."""
+    import shap
+
+    def f(texts: Any) -> np.ndarray:
+        n = np.array([len(str(t)) for t in texts], dtype=float)
+        return np.stack([n / (n + 1), 1 / (n + 1)], 1)
+
+    explainer = shap.Explainer(f, shap.maskers.Text(r"\W+"), algorithm="partition")
+    explainer(np.array(["warm up the explainer"], dtype=object), max_evals=20, silent=True)

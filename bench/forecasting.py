@@ -225,13 +225,20 @@ class Backtest:
 
 
 def fold_plan(n: int, start: int, setup: ForecastSetup) -> list[tuple[int, int, int]]:
-    """(train_start, first_origin, last_origin) per fold; a fold trains on y[train_start : first_origin + 1]."""
+    """(train_start, first_origin, last_origin) per fold; a fold trains on y[train_start : first_origin + 1].
+
+    Folds start every `refit_every` origins; a last fold shorter than max(10, k / 4) is merged into the one before.
+    """
     h, k = setup.horizon, setup.refit_every
     first, last = start - h, n - 1 - h
     plan = []
     for o in range(first, last + 1, k):
         lo = 0 if setup.scheme == "expanding" else max(0, o + 1 - setup.train_size)
         plan.append((lo, o, min(o + k - 1, last)))
+    if len(plan) > 1 and plan[-1][2] - plan[-1][1] + 1 < max(10, k // 4):
+        # a last fold of a handful of forecasts gives a meaningless per-fold MAE: the previous fold runs on
+        lo, o, _ = plan[-2]
+        plan[-2:] = [(lo, o, last)]
     return plan
 
 
@@ -349,7 +356,7 @@ def fan_chart(series: PriceSeries, setup: ForecastSetup, bt: Backtest) -> dict[s
 
 
 def explain_lags(est: Forecaster, y: np.ndarray, bt: Backtest, *, seed: int = 0) -> dict[str, Any] | None:
-    """SHAP values per lag of the last fold's model on (at most SHAP_EXPLAIN) test origins of that fold.
+    """SHAP values per lag of the last fold's model on (at most SHAP_EXPLAIN) origins spread over the test period.
 
     LSTM: shap.GradientExplainer on the scaled windows; lag regression: shap.LinearExplainer (exact).
     Values are in units of the predicted horizon return (percent). Background: training windows (capped).

@@ -655,3 +655,32 @@ def set_executor(executor: Executor | None) -> Executor | None:
     with _DEFAULT_LOCK:
         previous, _DEFAULT = _DEFAULT, executor
     return previous
+
+
+def _noop(request: Any, store: Any, on_event: Callable[[str, dict], None], callbacks: Any = ()) -> dict:
+    """A job that does nothing (measures the cost of starting a worker)."""
+    return {"pid": os.getpid()}
+
+
+def measure_start(start_method: str, jobs: int = 5) -> list[float]:
+    """Seconds from submit to result of `jobs` empty jobs in a row (the first includes starting a forkserver)."""
+    executor = LocalProcessExecutor(1, start_method=start_method, target=_noop)
+    out = []
+    try:
+        for _ in range(jobs):
+            t0 = time.perf_counter()
+            job = executor.submit(None, store=False)
+            job.wait(600)
+            out.append(time.perf_counter() - t0)
+    finally:
+        executor.shutdown()
+    return out
+
+
+if __name__ == "__main__":  # python -m bench.jobs: how long a worker takes to start, by start method
+    import platform
+
+    for method in ("forkserver", "spawn"):
+        times = measure_start(method)
+        print(f"{method:10} first {times[0]:.2f} s, then {', '.join(f'{t:.2f}' for t in times[1:])} s "
+              f"({platform.processor() or platform.machine()}, {os.cpu_count()} CPUs)")  # fmt: skip

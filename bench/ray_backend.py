@@ -155,6 +155,10 @@ def run_trials(
                 ),
             )  # fmt: skip
             tuner.fit()
+            if control.stopped and store is not None:
+                from bench.sweep import close_unfinished
+
+                close_unfinished(store, spec.sweep_id)  # trials killed mid-run leave their runs RUNNING
             if callback.interrupt is not None:
                 raise callback.interrupt
             return callback.records

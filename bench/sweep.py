@@ -6,8 +6,8 @@ model's own field: MLP `layers`/`neurons`, CNN `conv_blocks`/`channels`) and `si
 `full` = all). Every trial is `run_benchmark(...)` logged to the run store and tagged with the sweep id, so
 the Runs page, the Experiments page and the claims report all read the same stored runs.
 
-Aggregation: per cell mean, sd and a 95% t-interval over seeds; per factor the same, pooled over the other
-factors; the best cell tested against every other one (paired t-test on the seeds both cells ran, Welch's
+Aggregation: per cell mean, sd and a 95% t-interval over seeds (cut to the metric's range, e.g. [0, 1] for
+accuracy); per factor the same, pooled over the other factors; the best cell tested against every other one (paired t-test on the seeds both cells ran, Welch's
 t-test otherwise); training time against dataset size fitted on log-log axes.
 """
 
@@ -292,13 +292,35 @@ def run_trial(
 ) -> dict[str, Any]:
     """Train one trial through the runner, tag its stored run with the sweep, return its record."""
     args = trial_request(spec, cell, seed)
-    report = run_request(spec.task, spec.dataset, seed=seed, store=store, callbacks=callbacks, **args)
-    if store is not None and report.get("run_id"):
-        tags = {TAG_SWEEP: spec.sweep_id, TAG_CELL: json.dumps(cell), TAG_SPEC: json.dumps(spec.to_json())}
-        if spec.label:
-            tags[TAG_LABEL] = spec.label
-        tag_run(store, report["run_id"], tags)
+    tags = {TAG_SWEEP: spec.sweep_id, TAG_CELL: json.dumps(cell), TAG_SPEC: json.dumps(spec.to_json())}
+    if spec.label:
+        tags[TAG_LABEL] = spec.label
+
+    def on_event(kind: str, payload: dict[str, Any]) -> None:
+        # tagged as soon as the run opens: a trial killed by a Stop can still be found and closed
+        if kind == "run_started" and store is not None and payload.get("run_id"):
+            tag_run(store, payload["run_id"], tags)
+
+    report = run_request(spec.task, spec.dataset, seed=seed, store=store, callbacks=callbacks, on_event=on_event,
+                         **args)  # fmt: skip
     return trial_record(spec, cell_index, cell, seed, report)
+
+
+def close_unfinished(store: Any, sweep_id: str, reason: str = "sweep stopped") -> int:
+    """Mark the sweep's runs still RUNNING (trials killed by a Stop) KILLED; returns how many."""
+    from mlflow.entities import ViewType
+
+    exps = [e.experiment_id for e in store.client.search_experiments(view_type=ViewType.ACTIVE_ONLY)
+            if e.name.startswith("neuralbench-")]  # fmt: skip
+    if not exps:
+        return 0
+    runs = store.client.search_runs(
+        exps, filter_string=f"attributes.status = 'RUNNING' and tags.\"{TAG_SWEEP}\" = '{sweep_id}'",
+        max_results=MAX_TRIALS,
+    )  # fmt: skip
+    for r in runs:
+        store.abort(r.info.run_id, "KILLED", reason)
+    return len(runs)
 
 
 def trial_record(spec: SweepSpec, cell_index: int, cell: dict[str, Any], seed: int, report: dict) -> dict[str, Any]:
@@ -433,6 +455,20 @@ def run_sweep(
 # ---------------------------------------------------------------------------------------- aggregation
 
 
+BOUNDS = {"accuracy": (0.0, 1.0), "macro_f1": (0.0, 1.0), "mae": (0.0, None), "rmse": (0.0, None)}
+
+
+def clip_ci(row: dict[str, Any], metric: str) -> dict[str, Any]:
+    """The interval cut to the metric's range (a t-interval over 2-3 seeds can pass 100% accuracy)."""
+    lo, hi = BOUNDS.get(metric, (None, None))
+    if row.get("ci_low") is not None:
+        if lo is not None:
+            row["ci_low"] = max(lo, row["ci_low"])
+        if hi is not None:
+            row["ci_high"] = min(hi, row["ci_high"])
+    return row
+
+
 def mean_sd_ci(values: Sequence[float], level: float = 0.95) -> dict[str, Any]:
     """n, mean, sample sd (ddof=1) and the t-interval of the mean; sd and CI are None for a single value."""
     x = np.asarray([v for v in values if v is not None], dtype=float)
@@ -482,7 +518,7 @@ def summarize(spec: SweepSpec, records: list[dict[str, Any]]) -> dict[str, Any]:
     cells = []
     for i, cell in enumerate(spec.cells):
         rs = [r for r in ok if r["cell"] == i]
-        row = {"cell": i, "label": cell_label(cell), **cell, **mean_sd_ci([r["metric"] for r in rs])}
+        row = {"cell": i, "label": cell_label(cell), **cell, **clip_ci(mean_sd_ci([r["metric"] for r in rs]), metric)}
         row["seeds"] = sorted(r["seed"] for r in rs)
         row["failed"] = sum(1 for r in records if r["cell"] == i and r["status"] == "failed")
         row["train_seconds_mean"] = float(np.mean([r["train_seconds"] for r in rs])) if rs else None
@@ -506,7 +542,7 @@ def summarize(spec: SweepSpec, records: list[dict[str, Any]]) -> dict[str, Any]:
         rows = []
         for v in values:
             rs = [r for r in ok if r["params"].get(name) == v]
-            rows.append({"factor": name, "value": v, **mean_sd_ci([r["metric"] for r in rs]),
+            rows.append({"factor": name, "value": v, **clip_ci(mean_sd_ci([r["metric"] for r in rs]), metric),
                          "train_seconds_mean": float(np.mean([r["train_seconds"] for r in rs])) if rs else None})
         factors[name] = rows
     return {

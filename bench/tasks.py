@@ -55,6 +55,9 @@ class DatasetSpec:
     train_defaults: dict[str, Any] = field(default_factory=dict)
     # fetches the data when online (e.g. torchvision download); None for bundled data
     download: Callable[[], Any] | None = None
+    # the loader needs the user's data through BenchmarkRequest.data_options (an upload, a ticker): generic
+    # code (Home, sweeps, reports, tests over the registry) skips such datasets
+    user_data: bool = False
 
     def default_train_config(self, seed: int = 0) -> TrainConfig:
         """TrainConfig tuned for this dataset's size."""
@@ -153,6 +156,7 @@ IMAGE_TASK = TaskSpec(
             custom.availability,
             "Your own images, one folder per class, validated and fitted to a square; stratified 80 / 20 split.",
             train_defaults={"batch_size": 64, "epochs": 20, "lr": 3e-3, "patience": 5},
+            user_data=True,
         ),
     },
     models={
@@ -293,7 +297,7 @@ def _sentiment_task() -> TaskSpec:
             "csv": DatasetSpec(
                 "csv", "Your CSV (text and label columns)", dt.load_csv, _always,
                 "An uploaded CSV: choose its text and label columns; any label set; stratified 80 / 20 by unique text.",
-                train_defaults=text_train,
+                train_defaults=text_train, user_data=True,
             ),
         },
         models={
@@ -373,7 +377,7 @@ def _build_forecast_task() -> TaskSpec:
 
     def dataset(name: str, label: str, description: str) -> DatasetSpec:
         return DatasetSpec(name, label, partial(prices.load_prices, name), _always, description,
-                           train_defaults=asdict(DEFAULT_TRAIN))  # fmt: skip
+                           train_defaults=asdict(DEFAULT_TRAIN), user_data=name not in prices.BUNDLED)  # fmt: skip
 
     datasets = {n: dataset(n, m["label"], m["source"]) for n, m in prices.BUNDLED.items()}
     datasets["ticker"] = dataset(

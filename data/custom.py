@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 from sklearn.model_selection import train_test_split
 
-from data.images import DatasetUnavailable, ImageSplit
+from data.images import DatasetUnavailable, ImageSplit, _with_fast_path, fast_path
 from data.uploads import InputSpec, UploadError, decode_image, default_custom_root, preprocess, read_manifest
 
 DEFAULT_IMAGE_SIZE = 64
@@ -78,15 +78,15 @@ def load_custom(
     n_classes = len(names)
     n_test = max(n_classes, round(len(y) * TEST_FRACTION))
     X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=n_test, random_state=seed, stratify=y)
-    if max_samples and max_samples < len(y_tr):
-        keep = max(max_samples, 2 * n_classes)
-        X_tr, _, y_tr, _ = train_test_split(X_tr, y_tr, train_size=keep, random_state=seed, stratify=y_tr)
-    return ImageSplit(
+    n_train = len(y_tr)
+    X_tr, y_tr, info = fast_path(X_tr, y_tr, max_samples, seed)  # training images only; stated in the note
+    split = ImageSplit(
         "custom", X_tr, y_tr, X_te, y_te, names,
         source=f"your upload ({len(y)} images in {n_classes} class folders)",
-        split_note=f"stratified {len(y_tr)} / {len(y_te)}, seed {seed}; images fitted to {image_size}x{image_size} RGB",
+        split_note=f"stratified {n_train} / {len(y_te)}, seed {seed}; images fitted to {image_size}x{image_size} RGB",
         extra={"path": str(folder), "image_size": int(image_size)},
     )  # fmt: skip
+    return _with_fast_path(split, info)
 
 
 def sample_zip(per_class: int = 100, seed: int = 0) -> tuple[bytes, str]:

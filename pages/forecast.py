@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,11 @@ def ticker_series(ticker: str) -> PriceSeries:
     return prices.fetch_ticker(ticker)
 
 
+def plain(text: str) -> str:
+    """User text (file names, column names, tickers) shown literally: Markdown characters escaped."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", str(text))
+
+
 def save_upload(raw: bytes) -> Path:
     """Keep a validated upload under a generated name (its hash): the job reads it by path, never by user text."""
     UPLOADS.mkdir(parents=True, exist_ok=True)
@@ -72,10 +78,10 @@ def choose_data() -> tuple[str, dict[str, Any], PriceSeries] | None:
             t = prices.validate_ticker(wanted)
             series = ticker_series(t)
         except PriceDataError as exc:
-            st.error(str(exc))
+            st.error(plain(str(exc)))
             return None
         if "cached" in series.source and "ago" in series.source and "just now" not in series.source:
-            st.info(f"Served from the disk cache: {series.notes[0] if series.notes else series.source}")
+            st.info(f"Served from the disk cache: {plain(series.notes[0] if series.notes else series.source)}")
         return "ticker", {"ticker": t}, series
     upload = st.file_uploader("Price table (CSV: a date column and a price column)", type=["csv", "txt"],
                               key="fc.upload")  # fmt: skip
@@ -86,7 +92,7 @@ def choose_data() -> tuple[str, dict[str, Any], PriceSeries] | None:
     try:
         table = prices.read_csv_table(raw)
     except PriceDataError as exc:
-        st.error(f"Cannot read this file: {exc}")
+        st.error(f"Cannot read this file: {plain(str(exc))}")
         return None
     cols = list(table.columns)
     guess_date, guess_price = prices.guess_columns(cols)
@@ -97,7 +103,7 @@ def choose_data() -> tuple[str, dict[str, Any], PriceSeries] | None:
     try:
         series = prices.load_csv(raw, date_col, price_col, name="csv")
     except PriceDataError as exc:
-        st.error(f"Cannot use this file: {exc}")
+        st.error(f"Cannot use this file: {plain(str(exc))}")
         return None
     path = save_upload(raw)
     return "csv", {"path": str(path), "date_col": date_col, "price_col": price_col}, series
@@ -111,7 +117,7 @@ def data_view(series: PriceSeries) -> None:
     c2.metric("from", str(d[0].date()))
     c3.metric("to", str(d[-1].date()))
     c4.metric("frequency", series.frequency)
-    st.caption(f"Source: {series.source}" + (f" · {'; '.join(series.notes)}" if series.notes else ""))
+    st.caption(plain(f"Source: {series.source}" + (f" · {'; '.join(series.notes)}" if series.notes else "")))
     f = series.frame
     if series.has_ohlc:
         fig = go.Figure(go.Candlestick(x=f.index, open=f["open"], high=f["high"], low=f["low"], close=f["close"],
@@ -161,6 +167,7 @@ def settings_form(dataset: str, series: PriceSeries) -> tuple[bool, dict[str, An
                 setup_raw.update(ui.config_form(ForecastSetup, defaults, f"{fkey}.setup",
                                                 exclude=tuple(f for f in fields if f != name)))  # fmt: skip
         raw["setup"] = setup_raw
+        raw["default_test_start"] = series.default_test_start
         c1, c2 = st.columns(2)
         raw["seed"] = int(c1.number_input("Seed", value=0, min_value=0, step=1, key="fc.seed"))
         raw["repeats"] = int(c2.number_input("Seeds per neural model", value=1, min_value=1, max_value=10, step=1,
@@ -182,7 +189,10 @@ def settings_form(dataset: str, series: PriceSeries) -> tuple[bool, dict[str, An
 
 def build_request(dataset: str, options: dict[str, Any], raw: dict[str, Any]) -> BenchmarkRequest:
     """A validated request from the form values (ConfigError with a readable message otherwise)."""
-    setup = config_from_dict(ForecastSetup, raw["setup"])
+    values = dict(raw["setup"])
+    if values.get("test_start", "") == raw.get("default_test_start", ""):
+        values["test_start"] = ""  # the dataset's default: the run counts as one with default settings
+    setup = config_from_dict(ForecastSetup, values)
     tcfg = config_from_dict(TrainConfig, {**raw["train"], "seed": raw["seed"]})
     configs = {}
     for name in raw["models"]:
@@ -203,7 +213,7 @@ def run_and_show(dataset: str, options: dict[str, Any], series: PriceSeries, raw
         request = build_request(dataset, options, raw)
         first_test_index(series, request.setup)  # too few rows, a test start outside the series: say so now
     except (ConfigError, TypeError, ValueError) as exc:
-        st.error(f"Invalid settings: {exc}")
+        st.error(f"Invalid settings: {plain(str(exc))}")
         return
     st.session_state.pop("fc.report", None)
     report = ui.run_job(request, "fc.job")
@@ -285,7 +295,7 @@ def shap_view(report: dict[str, Any], key: str) -> None:
     limit = float(np.abs(vals).max()) or 1.0
     fig = px.imshow(vals.T, x=when, y=m["shap"]["lags"], color_continuous_scale="RdBu_r", zmin=-limit, zmax=limit,
                     aspect="auto", labels={"x": "forecast origin", "y": "lag", "color": "SHAP (%)"},
-                    title=f"{m['label']}: SHAP of each lag over the last fold's test period")  # fmt: skip
+                    title=f"{m['label']} (the last fold's model): SHAP of each lag over the test period")  # fmt: skip
     fig.update_layout(height=420)
     st.plotly_chart(fig, key=f"{key}.shap_heatmap")
     st.caption(f"{m['shap']['method']}. Red: the lag pushed the forecast return up; blue: down. Values are tiny "

@@ -20,7 +20,7 @@ st.markdown(
 )
 
 env = environment()
-c1, c2, c3 = st.columns([1, 1, 4])
+c1, c2, c3 = st.columns([2, 1, 5])
 c1.metric("torch", env["torch"])
 c2.metric("threads", env["threads"])
 c3.markdown(f"**Device**  \n{env['device']}")  # as text: a metric would cut a long CPU / GPU name

@@ -172,7 +172,7 @@ st.markdown(
     "and the majority class, all on the same split and scored by the same evaluation code."
 )
 
-dataset_labels = {n: d.label for n, d in TASK.datasets.items() if n != "custom"}  # custom: Transfer tab
+dataset_labels = {n: d.label for n, d in TASK.datasets.items() if not d.user_data}  # custom: Transfer tab
 dataset = st.selectbox("Dataset", list(dataset_labels), format_func=dataset_labels.get, key="dataset")
 available, reason = TASK.datasets[dataset].availability()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,17 @@ SHOWN_ROWS = 200
 def load_split(dataset: str, seed: int, max_samples: int = 0, options: tuple = ()) -> Any:
     """The dataset's train / test split (cached per dataset, seed, fast path and upload)."""
     return TASK.datasets[dataset].loader(seed=seed, max_samples=max_samples, **dict(options))
+
+
+@st.cache_resource(show_spinner=False)
+def shap_warm_up() -> threading.Thread:
+    """Compile SHAP's Partition kernels in the background once per server process (the first explanation is
+    otherwise slow)."""
+    from bench.explain import warm_up_text_shap
+
+    thread = threading.Thread(target=warm_up_text_shap, name="shap-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 @st.cache_data(show_spinner=False, ttl=600)
@@ -464,6 +476,7 @@ st.markdown(
     "majority class: same split, same evaluation code."
 )
 
+shap_warm_up()
 dataset_labels = {n: d.label for n, d in TASK.datasets.items()}
 dataset = st.selectbox("Dataset", list(dataset_labels), format_func=dataset_labels.get, key=f"{KEY}.dataset")
 available, reason = TASK.datasets[dataset].availability()

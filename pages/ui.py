@@ -214,6 +214,24 @@ def leaderboard_frame(report: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(leaderboard_rows(report))
 
 
+def _plain(column: str, v: Any) -> str:
+    """A cell of a column the table has no format for: p-values as fmt_p, other numbers to 4 digits."""
+    if v is None or (isinstance(v, float) and v != v):
+        return "—"
+    if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
+        return fmt_p(float(v)) if "p_value" in column else f"{float(v):.4g}"
+    return str(v)
+
+
+def _printf(fmt: str, v: Any) -> str:
+    """One cell as the column's printf format would show it; a dash for a missing value."""
+    if v is None or v != v:
+        return "—"
+    if fmt == "%,d":
+        return fmt_int(v)
+    return fmt % (int(v) if fmt == "%d" else v)
+
+
 def leaderboard(report: dict[str, Any], key: str) -> None:
     """Leaderboard table, best first, with the columns that matter first and every number in its one format."""
     df = leaderboard_frame(report)
@@ -226,11 +244,18 @@ def leaderboard(report: dict[str, Any], key: str) -> None:
     config: dict[str, Any] = {}
     for i, c in enumerate(order):
         spec = COLUMNS.get(c, {"label": c.replace("_", " ")})
+        if c not in COLUMNS and df[c].isna().any():  # another task's column with gaps: text, a dash for none
+            df[f"{c}_text"] = [_plain(c, v) for v in df[c]]
+            order[i] = c = f"{c}_text"
         if spec.get("format") == "percent":
             df[f"{c}_pct"] = df[c] * 100  # shown as '89.00%'; the raw share stays in the frame
             order[i] = c = f"{c}_pct"
             spec = {**spec, "format": PERCENT}
-        if "format" in spec:
+        if "format" in spec and df[c].isna().any():  # never "None" in a cell: a dash where there is no number
+            df[f"{c}_text"] = [_printf(spec["format"], v) for v in df[c]]
+            order[i] = c = f"{c}_text"
+            config[c] = st.column_config.Column(spec["label"], help=spec.get("help"), pinned=spec.get("pinned"))
+        elif "format" in spec:
             config[c] = st.column_config.NumberColumn(spec["label"], format=spec["format"], help=spec.get("help"),
                                                       pinned=spec.get("pinned"))  # fmt: skip
         else:
@@ -387,7 +412,7 @@ def settings_used(report: dict[str, Any], key: str) -> None:
         text = text.replace(
             f"at most {kind['max_samples']:,} training samples.",
             f"{fmt_int(used)} training samples used (requested {kind['max_samples']:,}); the test split is whole "
-            f"({fmt_int(split.get('test'))} images).",
+            f"({fmt_int(split.get('test'))} {'texts' if report.get('task') == 'sentiment' else 'images'}).",
         )
     repeats = int(report.get("repeats", 1) or 1)
     if repeats > 1:
@@ -684,7 +709,7 @@ def run_summary(run: dict[str, Any]) -> dict[str, Any]:
 
 
 def saved_run_label(run: dict[str, Any]) -> str:
-    """One line per saved run: dataset, best model with its accuracy, models, settings, seed, time, id."""
+    """One line per saved run: dataset, best model with its accuracy, settings, models, seed, time, id."""
     task = run.get("task", "")
     spec = REGISTRY.get(task)
     models = run_models(run)
@@ -696,8 +721,8 @@ def saved_run_label(run: dict[str, Any]) -> str:
         best_text = f"best {label} {fmt_pct(best[1])} · "
     shown = ", ".join(names[:4]) + (f" +{len(names) - 4}" if len(names) > 4 else "")
     return (
-        f"{dataset_label(task, run.get('dataset', ''))} · {best_text}{len(names)} models ({shown}) · "
-        f"{run_summary(run)['summary']} · seed {run.get('seed', '?')} · {format_time(run.get('start_time'))} · "
+        f"{dataset_label(task, run.get('dataset', ''))} · {best_text}{run_summary(run)['summary']} · "
+        f"{len(names)} models ({shown}) · seed {run.get('seed', '?')} · {format_time(run.get('start_time'))} · "
         f"{run['run_id'][:8]}"
     )
 

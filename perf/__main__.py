@@ -43,6 +43,9 @@ def run_optional_sections(
         log(f"section {name} ...")
         try:
             module = importlib.import_module(f"perf.{name}")
+            if not hasattr(module, "run_section"):
+                log(f"section {name}: perf/{name}.py defines no run_section(); run it alone: python -m perf.{name}")
+                continue
             section_rows = module.run_section(quick=quick, seed=seed, log=log)
         except Exception as exc:  # one broken section must not hide the others' numbers
             log(f"section {name} FAILED: {type(exc).__name__}: {exc}")

@@ -283,7 +283,7 @@ def calibration_rows(plan: Plan, prefix: str = "") -> list[Result]:
         else:
             rows.append(Result(f"{prefix}step_ms[{label}]", ms, "ms", base, base / ms if base else None, note.strip()))
     rows.append(Result(f"{prefix}calibration_seconds", plan.calibration_seconds, "s (one-time, cached)", None, None,
-                       f"chosen: {plan.describe()}"))  # fmt: skip
+                       f"chosen: {plan.describe()}; load average {plan.loadavg} when measured"))  # fmt: skip
     return rows
 
 
@@ -305,6 +305,7 @@ def run_benchmarks(
     )
     say("calibration of the product CNN (fresh; every candidate's median step time) ...")
     plan = measure_calibration(work, batch=PRODUCT_BATCH, seed=s.seed)
+    say(f"  measured in {plan.calibration_seconds:.1f} s at a 1-minute load average of {plan.loadavg}")
     for label, ms in plan.step_ms.items():
         mark = "  <- chosen" if label == plan.candidate.label else ""
         say(f"  {label:32} {'-' if ms is None else f'{ms:8.1f} ms'}  {plan.notes.get(label, '')}{mark}")

@@ -118,6 +118,8 @@ def test_fold_plan_expanding_and_rolling() -> None:
     assert np.array_equal(origins, np.arange(198, 298))  # every target 200..299 exactly once
     rolling = fold_plan(300, 200, ForecastSetup(scheme="rolling", train_size=100, refit_every=40))
     assert all(f + 1 - lo == 100 for lo, f, _ in rolling)
+    short_tail = fold_plan(300, 200, ForecastSetup(refit_every=48))  # 100 targets = 48 + 48 + 4: the 4 join
+    assert [(f, last) for _, f, last in short_tail] == [(199, 246), (247, 298)]
 
 
 @pytest.mark.parametrize("name", list(TASK.models))
@@ -166,7 +168,7 @@ def test_arima_h1_forecast_is_statsmodels_one_step_prediction(series) -> None:
 def test_setup_and_series_checks(series) -> None:
     with pytest.raises(ConfigError, match="not a date"):
         ForecastSetup(test_start="someday")
-    with pytest.raises(ConfigError, match="horizon"):
+    with pytest.raises(ConfigError, match=r"(?i)horizon"):
         ForecastSetup(horizon=0)
     with pytest.raises(ConfigError, match="outside the series"):
         first_test_index(series, ForecastSetup(test_start="1990-01-01"))
@@ -274,3 +276,12 @@ def test_cli_bad_input_is_a_message(tmp_path, capsys) -> None:
     bad.write_text("Date,Close\n2020-01-01,1\n")
     assert main(["forecast", "--csv", str(bad), "--no-store"]) == 2
     assert "at least 30" in capsys.readouterr().err
+
+
+def test_changed_setup_counts_as_custom_settings() -> None:
+    from bench.settings import run_kind
+
+    base = {f"setup.{k}": str(v) for k, v in dataclasses.asdict(ForecastSetup()).items()}
+    assert run_kind("forecast", "sp500", ["naive"], base)["default"]
+    changed = run_kind("forecast", "sp500", ["naive"], {**base, "setup.horizon": "5"})
+    assert not changed["default"] and changed["diffs"][0]["model"] == "Set-up"

@@ -129,3 +129,15 @@ def test_backtest_on_sp500_shows_verdict_leaderboard_and_charts() -> None:
     # the run was stored and can be shown again from the Saved runs tab
     at.button(key="fc.load_run").click().run()
     assert not at.exception and len([d for d in at.dataframe if "mae_vs_naive" in d.value.columns]) == 2
+
+
+def test_html_and_markdown_in_csv_headers_are_shown_literally() -> None:
+    rows = "".join(f"x{i},{i}\n" for i in range(40))
+    at = upload(forecast_page(), ("<script>alert(1)</script>,![img](http://example.com/x.png)\n" + rows).encode())
+    assert at.error
+    text = at.error[0].value
+    assert "\\<script\\>alert\\(1\\)" in text  # Markdown-escaped: rendered as plain text
+    assert "<script>" not in text
+    at.selectbox(key="fc.date_col").select("![img](http://example.com/x.png)")
+    at.selectbox(key="fc.price_col").select("<script>alert(1)</script>").run()
+    assert at.error and "\\!\\[img\\]\\(http" in at.error[0].value

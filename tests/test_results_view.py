@@ -70,7 +70,7 @@ def test_saved_run_label_and_home_reference_run() -> None:
     labels = at.selectbox(key="saved_run").options
     mine = next(label for label in labels if full["run_id"][:8] in label)
     assert mine.startswith("scikit-learn digits (1,797, 8x8) · best k-nearest neighbours 9"), mine
-    assert " · 2 models (k-nearest neighbours, Majority class) · default settings, full data · seed 0 · " in mine
+    assert " · default settings, full data · 2 models (k-nearest neighbours, Majority class) · seed 0 · " in mine
     quick = next(label for label in labels if fast["run_id"][:8] in label)
     assert "fast path (100 training samples)" in quick, quick
 

@@ -42,7 +42,9 @@ def test_grouped_split_keeps_duplicates_together() -> None:
 def test_binary_tweets_and_fast_path() -> None:
     split = dt.load_tweets_binary(seed=1, max_samples=300)
     assert split.class_names == ["negative", "positive"]
-    assert len(split.y_train) == 300 and len(split.y_test) == 75
+    assert len(split.y_train) == 300 and len(split.y_test) > 4000  # the fast path keeps the whole test split
+    split = dt.load_tweets_binary(seed=1, max_samples=300, test_samples=75)
+    assert len(split.y_test) == 75
     assert "fast path" in split.split_note
 
 
@@ -151,6 +153,10 @@ def test_load_csv_splits_a_user_file_and_checks_its_hash(tmp_path) -> None:
     pd.DataFrame(rows, columns=["review", "stars"]).to_csv(path, index=False)
     split = dt.load_csv(seed=0, path=path, text_col="review", label_col="stars")
     assert split.class_names == ["neg", "pos"] and len(split.y_test) == 12
+    hostile = tmp_path / "[x](javascript:alert(1))<b>.csv"
+    hostile.write_bytes(path.read_bytes())
+    source = dt.load_csv(seed=0, path=hostile, text_col="review", label_col="stars").source
+    assert "[x]" not in source and "(javascript" not in source and "<b>" not in source  # inert in markdown
     assert issubclass(dt.TextDataError, ConfigError)  # pages, CLI and jobs show it as a user message
     with pytest.raises(dt.TextDataError, match="changed"):
         dt.load_csv(seed=0, path=path, text_col="review", label_col="stars", sha256="0" * 64)

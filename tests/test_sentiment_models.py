@@ -35,7 +35,7 @@ class Ctx:
 @pytest.fixture(scope="module")
 def tiny_tweets():
     """300 training tweets (stratified, grouped by text) and 75 test tweets."""
-    return load_tweets(seed=0, max_samples=300)
+    return load_tweets(seed=0, max_samples=300, test_samples=75)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from tests.conftest import ROOT
 
 APP = str(ROOT / "app.py")
-SESSIONS = 10
+SESSIONS = 8
 WARM_UP = 3  # first sessions fill the caches and import everything
 MAX_SLOPE_MIB = 3.0  # per session, after the warm-up
 

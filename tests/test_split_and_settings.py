@@ -8,16 +8,19 @@ import pytest
 
 from bench.settings import describe_settings, flat_settings, report_kind, run_kind, settings_diff
 from bench.tasks import IMAGE_TASK
-from data.images import fast_path_note
+from data.images import DatasetUnavailable, fast_path_note
 from tests.helpers import bench_run
 
 
-@pytest.mark.parametrize("dataset", list(IMAGE_TASK.datasets))
+@pytest.mark.parametrize("dataset", [n for n, d in IMAGE_TASK.datasets.items() if not d.user_data])
 def test_fast_path_keeps_the_whole_test_split_and_says_so(dataset: str) -> None:
     ds = IMAGE_TASK.datasets[dataset]
     if not ds.availability()[0]:
         pytest.skip(f"{dataset} is not on this machine")
-    full = ds.loader(seed=0)
+    try:
+        full = ds.loader(seed=0)
+    except DatasetUnavailable:
+        pytest.skip(f"{dataset} needs an upload (its loader is tested with one in tests/test_upload*.py)")
     fast = ds.loader(seed=0, max_samples=5)
     assert len(fast.y_test) == len(full.y_test)
     assert (fast.y_test == full.y_test).all()
@@ -104,3 +107,16 @@ def test_task_setup_changes_are_listed(monkeypatch) -> None:
     rows = settings_diff("image", "mnist-5k", ["knn"], {"setup.horizon": "5", "knn.n_neighbors": "3"})
     assert rows == [{"model": "Set-up", "setting": "Forecast horizon", "value": "5", "default": "1"}]
     assert settings_diff("image", "mnist-5k", ["knn"], {"setup.horizon": "1"}) == []
+
+
+def test_custom_upload_fast_path_is_stated(tmp_path) -> None:
+    """An uploaded folder dataset: the fast path caps only its training images, raised to 2 per class, and says so."""
+    from data.custom import load_custom
+    from data.uploads import extract_image_zip
+    from tests.test_uploads import good_entries, make_zip
+
+    rep = extract_image_zip(make_zip(good_entries(("a", "b", "c"), n=10)), tmp_path)
+    full = load_custom(seed=0, path=rep.folder, image_size=16)
+    fast = load_custom(seed=0, path=rep.folder, image_size=16, max_samples=2)
+    assert len(fast.y_test) == len(full.y_test) and len(fast.y_train) == 6
+    assert "raised from the 2 requested" in fast.split_note and fast.extra["fast_path"]["used"] == 6

@@ -172,3 +172,26 @@ def test_stopping_keeps_the_finished_trials(store) -> None:
     summary = sweep.run_sweep(spec, backend="local", store=store, control=control, on_progress=stop_after_first)
     assert summary["status"] == "stopped" and summary["finished"] == 1
     assert sweep.load_sweep(store, spec.sweep_id)["status"] == "partial"
+
+
+def test_interval_is_cut_to_the_metric_range() -> None:
+    spec = SweepSpec.build("image", "mnist-5k", "mlp", {"activation": ["relu"]}, seeds=(0, 1))
+    summary = sweep.summarize(spec, _records_two(spec, [0.99, 0.60]))
+    cell = summary["cells"][0]
+    m, _, half = _independent([0.99, 0.60])
+    assert m + half > 1 and m - half < 0  # the raw t-interval leaves [0, 1] ...
+    assert cell["ci_high"] == 1.0 and cell["ci_low"] == 0.0  # ... the reported one does not
+
+
+def _records_two(spec: SweepSpec, values: list[float]) -> list[dict]:
+    cell = spec.cells[0]
+    return [{"cell": 0, "params": cell, "label": sweep.cell_label(cell), "seed": s, "run_id": "x", "status": "finished",
+             "metric": v, "train_seconds": 1.0, "train_samples": 10, "history": []} for s, v in zip((0, 1), values, strict=True)]
+
+
+def test_trials_killed_by_a_stop_are_closed(store) -> None:
+    run_id = store.start("image", "mnist-5k", 0, {"models": "mlp"})  # a trial whose worker was killed
+    sweep.tag_run(store, run_id, {sweep.TAG_SWEEP: "abcdef012345"})
+    assert sweep.close_unfinished(store, "abcdef012345") == 1
+    assert store.client.get_run(run_id).info.status == "KILLED"
+    assert sweep.close_unfinished(store, "abcdef012345") == 0

@@ -27,7 +27,7 @@ def test_sweep_compare_and_export(app_page: Any, streamlit_url: str, page_errors
     page.goto(f"{streamlit_url}/experiments")
     expect(page.get_by_role("heading", name="Experiments", exact=True)).to_be_visible(timeout=LOAD_TIMEOUT_MS)
     wait_idle(page)
-    values = page.get_by_label("activation: values, comma separated")
+    values = page.get_by_label("activation: values, comma separated", exact=True).and_(page.get_by_test_id("stTextInputField"))
     values.fill("relu,tanh")
     values.press("Enter")
     wait_idle(page)
@@ -56,8 +56,10 @@ def test_sweep_compare_and_export(app_page: Any, streamlit_url: str, page_errors
     wait_idle(page)
     picker = page.get_by_test_id("stMultiSelect").filter(has_text="Runs to compare")
     for _ in range(2):
-        picker.click()
-        page.get_by_role("option").first.click()
+        picker.locator("input").click()
+        option = page.get_by_role("option").first
+        expect(option).to_be_visible(timeout=LOAD_TIMEOUT_MS)
+        option.click()
         page.keyboard.press("Escape")
         wait_idle(page)
     expect(page.get_by_role("heading", name="Settings that differ")).to_be_visible(timeout=LOAD_TIMEOUT_MS)
@@ -65,7 +67,14 @@ def test_sweep_compare_and_export(app_page: Any, streamlit_url: str, page_errors
     assert_no_errors(page, page_errors)
     cmp_tab = page.get_by_role("tabpanel", name="Compare")
     metrics = cmp_tab.get_by_test_id("stDataFrame").first
-    expect(metrics.locator("table[role=grid] tbody tr")).to_have_count(2)
+    expect(metrics.get_by_test_id("data-grid-canvas")).to_be_visible()
+    rows = grid_rows(metrics)
+    assert len({r["run"] for r in rows}) >= 2 and all(r["model"] == "CNN" for r in rows), rows
+    diff = cmp_tab.get_by_test_id("stDataFrame").last
+    expect(diff.get_by_test_id("data-grid-canvas")).to_be_visible()
+    settings = {r["setting"] for r in grid_rows(diff)}
+    assert settings & {"cnn.activation", "seed"}, settings  # what differs between sweep trials, nothing else
+    assert "task" not in settings and "dataset" not in settings, settings
     full_page_screenshot(page, "runs.png")
 
     # --- the claims report, from what is stored, downloaded as one HTML file

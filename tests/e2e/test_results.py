@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from tests.e2e.test_browser import (
-    LOAD_TIMEOUT_MS,
     TRAIN_TIMEOUT_MS,
     assert_no_errors,
     full_page_screenshot,
@@ -26,6 +25,7 @@ expect = sync_api.expect
 
 pytestmark = pytest.mark.e2e
 
+LOAD_TIMEOUT_MS = 180_000  # generous: the shared test machines are often heavily loaded
 MODELS = ["CNN", "Random forest", "k-nearest neighbours", "Majority class"]
 
 
@@ -36,7 +36,7 @@ def test_results_saved_runs_and_home(app_page: Any, streamlit_url: str, page_err
     expect(page.get_by_role("heading", name="NeuralBench", exact=True)).to_be_visible(timeout=LOAD_TIMEOUT_MS)
     page.get_by_test_id("stSidebarNav").get_by_role("link", name="Image recognition").click()
     expect(page.get_by_role("heading", name="Image recognition", exact=True)).to_be_visible(timeout=LOAD_TIMEOUT_MS)
-    wait_idle(page)
+    wait_idle(page, LOAD_TIMEOUT_MS)
     keep_models(page, MODELS)
     set_number(page, "Fast path: training samples (0 = all)", 600)
     set_number(page, "Seeds per model", 2)
@@ -67,11 +67,11 @@ def test_results_saved_runs_and_home(app_page: Any, streamlit_url: str, page_err
     expect(chart).to_contain_text("off this scale")
     # explain a misclassified image directly
     train_tab.get_by_role("button", name="Next misclassified image").click()
-    wait_idle(page)
+    wait_idle(page, LOAD_TIMEOUT_MS)
     train_tab.get_by_role("button", name="Explain", exact=True).click()
     expect(train_tab.get_by_text("Red pixels push towards the class")).to_be_visible(timeout=LOAD_TIMEOUT_MS)
     expect(train_tab.get_by_text(re.compile(r"wrong\)\. Red pixels"))).to_be_visible()
-    wait_idle(page)
+    wait_idle(page, LOAD_TIMEOUT_MS)
     full_page_screenshot(page, "results.png")
 
     # --- Saved runs: the label says what the run was; the same results view reopens it
@@ -85,14 +85,14 @@ def test_results_saved_runs_and_home(app_page: Any, streamlit_url: str, page_err
     newest.click()
     saved.get_by_role("button", name="Show saved run").click()
     expect(saved.get_by_test_id("stMarkdown").filter(has_text="Settings used.")).to_be_visible(timeout=LOAD_TIMEOUT_MS)
-    wait_idle(page)
+    wait_idle(page, LOAD_TIMEOUT_MS)
     assert_no_errors(page, page_errors)
     full_page_screenshot(page, "saved-runs.png")
 
     # --- Home: a fast-path run is marked for what it is
     page.get_by_test_id("stSidebarNav").get_by_role("link", name="Home").click()
     expect(page.get_by_role("heading", name="Latest results", exact=True)).to_be_visible(timeout=LOAD_TIMEOUT_MS)
-    wait_idle(page)
+    wait_idle(page, LOAD_TIMEOUT_MS)
     expect(page.get_by_text("Device")).to_be_visible()
     mnist = page.get_by_role("heading", name="MNIST-5k (bundled, 5,000 digits)")
     expect(mnist).to_be_visible()
