@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from models.config import ACTIVATIONS, ConfigError, check_fields, opt
@@ -49,6 +51,12 @@ class CNNConfig:
         "smaller tensor, about twice as fast on CPU (exactly the same function for ReLU without batch norm)",
     )
 
+    augment: bool = opt(
+        False,
+        "Augment: a random small rotation (up to 10 degrees), shift (up to 10%) and scaling (0.9-1.1) of every "
+        "training image, so the net holds up on real uploads (training only)",
+    )
+
     def __post_init__(self) -> None:
         check_fields(self)
         if self.kernel_size % 2 == 0:
@@ -71,6 +79,11 @@ class MLPConfig:
     activation: str = opt("relu", "Activation function", choices=ACTIVATIONS)
     dropout: float = opt(0.2, "Dropout after each hidden layer", min=0.0, max=0.9)
     batch_norm: bool = opt(False, "Batch normalisation after each hidden layer")
+    augment: bool = opt(
+        False,
+        "Augment: a random small rotation (up to 10 degrees), shift (up to 10%) and scaling (0.9-1.1) of every "
+        "training image, so the net holds up on real uploads (training only)",
+    )
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -88,12 +101,34 @@ class Standardize(nn.Module):
         return (x - self.mean) / self.std
 
 
+class RandomAffine(nn.Module):
+    """Training-time augmentation of (B, C, H, W) images: a random rotation, shift and scaling per image
+    (zeros fill the uncovered border); the identity in eval mode, so predictions and SHAP never see it."""
+
+    def __init__(self, degrees: float = 10.0, shift: float = 0.1, scale: tuple[float, float] = (0.9, 1.1)) -> None:
+        super().__init__()
+        self.degrees, self.shift, self.scale = degrees, shift, scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or x.dim() != 4:
+            return x
+        n, dev = x.shape[0], x.device
+        angle = (torch.rand(n, device=dev) * 2 - 1) * math.radians(self.degrees)
+        zoom = torch.empty(n, device=dev).uniform_(*self.scale)
+        move = (torch.rand(n, 2, device=dev) * 2 - 1) * self.shift * 2  # grid coordinates span [-1, 1]
+        cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+        theta = torch.stack([torch.stack([cos, -sin, move[:, 0]], 1), torch.stack([sin, cos, move[:, 1]], 1)], 1)
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        return F.grid_sample(x.float(), grid, padding_mode="zeros", align_corners=False).to(x.dtype)
+
+
 class CNN(nn.Module):
     """Input (B, C, H, W) floats in [0, 1]; output (B, n_classes) logits."""
 
     def __init__(self, cfg: CNNConfig, in_shape: tuple[int, int, int], n_classes: int) -> None:
         super().__init__()
         c, h, w = in_shape
+        self.augment = RandomAffine() if getattr(cfg, "augment", False) else nn.Identity()
         self.norm = Standardize()
         blocks: list[nn.Module] = []
         ch = cfg.channels
@@ -129,7 +164,7 @@ class CNN(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(self.norm(x)))
+        return self.head(self.features(self.norm(self.augment(x))))
 
 
 class MLP(nn.Module):
@@ -140,6 +175,7 @@ class MLP(nn.Module):
         d = 1
         for s in in_shape:
             d *= s
+        self.augment = RandomAffine() if getattr(cfg, "augment", False) and len(in_shape) == 3 else nn.Identity()
         self.norm = Standardize()
         layers: list[nn.Module] = [nn.Flatten()]
         for _ in range(cfg.layers):
@@ -152,4 +188,4 @@ class MLP(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(self.norm(x))
+        return self.net(self.norm(self.augment(x)))

@@ -186,20 +186,31 @@ def predict_tab(dataset: str) -> None:
         if preferred in ids:
             st.session_state["predict.run"] = preferred
     run_id = st.selectbox("Stored run", ids, index=default, format_func=labels.get, key="predict.run")
+    try:  # the report only (cheap, cached): models are loaded when there is something to predict or explain
+        report = ui.load_report(run_id)
+        spec = predict.run_input_spec(report)
+    except Exception as exc:  # a damaged or deleted run: say so, keep the page
+        st.error(f"Could not load run {run_id[:8]}: {exc}")
+        return
+    how = {"digit": "MNIST-style centring", "fashion": "box centring", "rgb": "fitted RGB"}[spec.kind]
+    st.caption(
+        f"Dataset {md(report['dataset'])} · classes: {md(', '.join(report['class_names']))} · inputs are made like "
+        f"the training data ({how}, {spec.size}x{spec.size})"
+    )
+    if st.toggle("Error gallery: the test images this run gets wrong", key="gallery.show"):
+        try:
+            error_gallery(loaded_run(run_id))
+        except Exception as exc:  # a damaged or deleted run: say so, keep the page
+            st.error(f"Could not load run {run_id[:8]}: {exc}")
+    files = collect_inputs("predict", drawing=spec.grayscale, samples=False)
+    images = decode_and_report(files)
+    if not images:
+        st.info("Upload one or more images, draw, or take a picture.")
+        return
     try:
         run = loaded_run(run_id)
     except Exception as exc:  # a damaged or deleted run: say so, keep the page
         st.error(f"Could not load run {run_id[:8]}: {exc}")
-        return
-    st.caption(
-        f"Dataset {md(run.report['dataset'])} · classes: {md(', '.join(run.class_names))} · inputs are made like "
-        f"the training data ({'MNIST-style centring' if run.spec.kind == 'digit' else 'box centring' if run.spec.kind == 'fashion' else 'fitted RGB'}, "
-        f"{run.spec.size}x{run.spec.size})"
-    )
-    files = collect_inputs("predict", drawing=run.spec.grayscale, samples=False)
-    images = decode_and_report(files)
-    if not images:
-        st.info("Upload one or more images, draw, or take a picture.")
         return
     th_model = run.best_with_probabilities
     th = threshold(run_id, th_model) if th_model else None
@@ -220,6 +231,81 @@ def predict_tab(dataset: str) -> None:
         show_one(run, preds[0])
     else:
         show_many(run, preds)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def stored_predictions(run_id: str) -> dict[str, np.ndarray]:
+    """The run's stored test predictions per model."""
+    return ui.run_store().load_predictions(run_id)
+
+
+@st.cache_data(show_spinner="Computing SHAP values ...", max_entries=32)
+def test_image_shap(run_id: str, model: str, index: int) -> dict[str, Any]:
+    """SHAP of one test image under a stored model (every class)."""
+    from bench.explain import explain_images
+
+    split = run_split(run_id)
+    out = explain_images(loaded_run(run_id).models[model], split.X_train, split.X_test[index : index + 1], seed=0)
+    return {"values": out["values"][0], "method": out["method"]}
+
+
+def error_gallery(run: predict.LoadedRun) -> None:
+    """Choose a cell of the confusion matrix (true x predicted); see those test images, explain one on demand."""
+    from bench.explain import explainable
+
+    try:
+        preds = stored_predictions(run.run_id)
+        split = run_split(run.run_id)
+    except Exception as exc:  # deleted custom data or a missing artifact: a message, not a crash
+        st.caption(f"Not available for this run: {exc}")
+        return
+    names = [n for n in run.ranked() if n in preds]
+    c1, c2 = st.columns(2)
+    model = c1.selectbox("Model", names, format_func=run.labels.get, key="gallery.model")
+    y, p = np.asarray(split.y_test), np.asarray(preds[model])
+    if len(y) != len(p):
+        st.caption("The dataset no longer gives this run's test split; the gallery cannot match its images.")
+        return
+    classes = run.class_names
+    cells = {}
+    for t in range(len(classes)):
+        for q in range(len(classes)):
+            n = int(((y == t) & (p == q)).sum())
+            if t != q and n:
+                cells[(t, q)] = n
+    if not cells:
+        st.success(f"{run.labels[model]} gets every test image right.")
+        return
+    order = sorted(cells, key=lambda c: -cells[c])
+    cell = c2.selectbox("Cell (true -> predicted)", order, key=f"gallery.cell.{model}",
+                        format_func=lambda c: f"true {classes[c[0]]} -> predicted {classes[c[1]]} ({cells[c]} images)")  # fmt: skip
+    idx = np.flatnonzero((y == cell[0]) & (p == cell[1]))[:24]
+    cols = st.columns(8)
+    for j, i in enumerate(idx):
+        img = split.X_test[i]
+        cols[j % 8].image(img.transpose(1, 2, 0) if img.shape[0] == 3 else img[0], caption=f"#{i}", clamp=True,
+                          width="stretch")  # fmt: skip
+    est = run.models[model]
+    if not explainable(est):
+        st.caption(f"SHAP is offered for the neural models and logistic regression, not {run.labels[model]}.")
+        return
+    pick = st.selectbox("Explain test image", [int(i) for i in idx], key=f"gallery.pick.{model}",
+                        format_func=lambda i: f"#{i}")  # fmt: skip
+    if st.button("Explain this error", key="gallery.explain"):
+        try:
+            out = test_image_shap(run.run_id, model, pick)
+        except Exception as exc:  # an explanation must never take the page down
+            st.error(f"Could not explain: {exc}")
+            return
+        vals = out["values"].sum(0)
+        limit = float(np.abs(vals[..., list(cell)]).max()) or 1.0
+        cols = st.columns(2)
+        for col, k, what in ((cols[0], cell[1], "predicted"), (cols[1], cell[0], "true")):
+            fig = px.imshow(vals[..., k], color_continuous_scale="RdBu_r", zmin=-limit, zmax=limit,
+                            title=f"SHAP for the {what} class '{classes[k]}'")  # fmt: skip
+            fig.update_layout(height=300)
+            col.plotly_chart(fig, key=f"gallery.shap.{what}")
+        st.caption(out["method"] + ". Red pixels pushed the class up, blue pushed it down.")
 
 
 def _pct(v: float | None) -> str:
@@ -483,6 +569,7 @@ def transfer_form(ds: dict[str, Any]) -> None:
     if report is not None:
         st.session_state["transfer.report"] = report
         st.session_state["predict.prefer"] = report.get("run_id")
+        st.rerun()  # the Predict tab (drawn before this one) must list the new run; results come from the state
 
 
 def run_request(request: Any) -> dict[str, Any] | None:

@@ -478,10 +478,11 @@ def significance_table(report: dict[str, Any], key: str) -> None:
 
 
 @st.cache_data(show_spinner="Computing SHAP values ...", max_entries=64)
-def image_shap(run_id: str, model: str, task: str, dataset: str, seed: int, max_samples: int, index: int) -> dict:
+def image_shap(run_id: str, model: str, task: str, dataset: str, seed: int, max_samples: int, index: int,
+               data_options: dict | None = None) -> dict:  # fmt: skip
     """SHAP values of one test image for a stored model (the model and split are rebuilt from the run)."""
     est = run_store().load_model(run_id, model)
-    split = get_task(task).datasets[dataset].loader(seed=seed, max_samples=max_samples)
+    split = get_task(task).datasets[dataset].loader(seed=seed, max_samples=max_samples, **(data_options or {}))
     if not 0 <= index < len(split.y_test):
         raise IndexError(f"test image {index} does not exist: the test split has {len(split.y_test):,} images")
     x = split.X_test[index : index + 1]
@@ -568,7 +569,7 @@ def shap_section(report: dict[str, Any], key: str) -> None:
         try:
             out = image_shap(
                 run, name, report["task"], report["dataset"], int(report["seed"]),
-                int(report.get("train_config", {}).get("max_samples", 0)), index,
+                int(report.get("train_config", {}).get("max_samples", 0)), index, report.get("data_options"),
             )  # fmt: skip
             if out["n_test"] != n_test:
                 raise ValueError(

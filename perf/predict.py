@@ -134,6 +134,38 @@ def measure_shap_cnn(quick: bool, seed: int) -> list[Result]:
     return [Result("shap_cnn_upload_s", s, "s", 2.0, s / 2.0, "GradientExplainer, 64 samples, 100 background images")]
 
 
+def measure_augment(quick: bool, seed: int, log: Callable[[str], None]) -> list[Result]:
+    """The CNN with and without random affine augmentation: test accuracy, and accuracy on the test images
+    moved like careless uploads (fixed random rotations up to 15 degrees, shifts up to 15%, scaling 0.85-1.15)."""
+    import dataclasses
+
+    from bench.tasks import get_task
+    from models.nets import RandomAffine
+
+    log("augmentation: CNN with and without random affine ...")
+    task = get_task("image")
+    ds = task.datasets["mnist-5k"]
+    split = ds.loader(seed=seed, max_samples=1500 if quick else 0)
+    tcfg = dataclasses.replace(ds.default_train_config(seed), epochs=3 if quick else 15)
+    torch.manual_seed(seed + 1)
+    shaker = RandomAffine(degrees=15.0, shift=0.15, scale=(0.85, 1.15)).train()
+    with torch.no_grad():
+        moved = shaker(torch.as_tensor(split.X_test)).numpy()
+    rows = []
+    for augment in (False, True):
+        cfg = dataclasses.replace(task.models["cnn"].default_config("mnist-5k"), augment=augment)
+        est = task.models["cnn"].factory(cfg, tcfg, seed, None).fit(split.X_train, split.y_train)
+        acc = float((est.predict(split.X_test) == split.y_test).mean())
+        acc_moved = float((est.predict(moved) == split.y_test).mean())
+        tag = "augmented" if augment else "plain"
+        rows.append(
+            Result(f"cnn_{tag}_test_accuracy", acc, "accuracy", None, None, f"CNN ({tag}), MNIST-5k test split")
+        )
+        rows.append(Result(f"cnn_{tag}_moved_test_accuracy", acc_moved, "accuracy", None, None,
+                           f"CNN ({tag}) on the same test images randomly rotated/shifted/scaled"))  # fmt: skip
+    return rows
+
+
 def measure_transfer(quick: bool, seed: int, log: Callable[[str], None]) -> tuple[list[Result], dict[str, Any]]:
     """Every transfer model on the offline sample, through the one runner; McNemar effnet vs CNN / best pixel."""
     from bench.evaluate import mcnemar_test
@@ -183,6 +215,7 @@ def run_section(quick: bool, seed: int, log: Callable[[str], None]) -> list[Resu
     rows = measure_upload(quick, seed, log)
     rows += measure_pretrained(quick, log)
     rows += measure_shap_cnn(quick, seed)
+    rows += measure_augment(quick, seed, log)
     transfer, _ = measure_transfer(quick, seed, log)
     return rows + transfer
 
@@ -203,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     log = lambda msg: print(msg, flush=True)  # noqa: E731
     rows = measure_upload(args.quick, args.seed, log) + measure_pretrained(args.quick, log)
     rows += measure_shap_cnn(args.quick, args.seed)
+    rows += measure_augment(args.quick, args.seed, log)
     extra: dict[str, Any] = {}
     if not args.skip_transfer:
         transfer, extra = measure_transfer(args.quick, args.seed, log)

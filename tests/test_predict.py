@@ -188,3 +188,23 @@ def test_weights_that_do_not_match_are_refused(tmp_path) -> None:
     torch.save({"_conv_stem.weight": torch.zeros(3)}, path)
     with pytest.raises(PretrainedUnavailable, match="do not match"):
         build_efficientnet_lite0(path)
+
+
+def test_random_affine_augmentation_only_in_training(tiny_mnist, tmp_path) -> None:
+    import torch
+
+    from bench.neural import NeuralClassifier
+    from models.nets import CNNConfig, RandomAffine
+
+    aug = RandomAffine()
+    x = torch.as_tensor(tiny_mnist.X_test[:8])
+    aug.train()
+    moved = aug(x)
+    assert moved.shape == x.shape and not torch.allclose(moved, x)
+    aug.eval()
+    assert torch.equal(aug(x), x)  # predictions and SHAP never see it
+    est = NeuralClassifier("cnn", CNNConfig(channels=8, augment=True), TrainConfig(epochs=1, bf16=False))
+    est.fit(tiny_mnist.X_train, tiny_mnist.y_train)
+    pred = est.predict(tiny_mnist.X_test)
+    est.save(tmp_path / "cnn")
+    np.testing.assert_array_equal(NeuralClassifier.load(tmp_path / "cnn").predict(tiny_mnist.X_test), pred)

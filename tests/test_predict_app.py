@@ -166,7 +166,6 @@ def test_transfer_flow_trains_compares_and_predicts() -> None:
     assert any("Does pretraining help" in h.value for h in at.subheader)
     assert any("McNemar" in m.value for m in at.markdown)
     # the Predict tab now offers the custom run (preselected) and predicts an upload with its models
-    at.run()
     assert at.selectbox(key="predict.run").value == at.session_state["transfer.report"]["run_id"]
     at.file_uploader(key="predict.files").set_value(("new.png", colour_images((200, 20, 20), 1)[0], "image/png")).run()
     assert not at.exception, at.exception
@@ -189,3 +188,19 @@ def test_bad_zips_get_a_clear_message(data: bytes, message: str) -> None:
     assert not at.exception, at.exception
     assert any(message in e.value for e in at.error), [e.value for e in at.error]
     assert not at.get("form") or not any(b.key == "transfer.train" for b in at.button)
+
+
+def test_error_gallery_shows_a_confusion_cell_and_explains_it(digit_run_id) -> None:
+    at = image_page()
+    at.selectbox(key="predict.run").set_value(digit_run_id).run()
+    at.toggle(key="gallery.show").set_value(True).run()
+    at.selectbox(key="gallery.model").set_value("cnn").run()
+    cell = at.selectbox(key="gallery.cell.cnn")
+    true_k, pred_k = cell.value
+    assert true_k != pred_k and "true" in cell.format_func(cell.value)
+    shown = [c for img in at.get("image") for c in img.proto.imgs if c.caption.startswith("#")]
+    assert shown, "the misclassified test images are shown"
+    at.button(key="gallery.explain").click().run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert any("Red pixels pushed" in c.value for c in at.caption)
