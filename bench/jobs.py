@@ -23,6 +23,7 @@ import contextlib
 import logging
 import multiprocessing
 import multiprocessing.connection as mpc
+import multiprocessing.spawn
 import os
 import random
 import signal
@@ -287,6 +288,28 @@ def _exit_message(code: int | None) -> str:
     return f"the training process exited unexpectedly (exit code {code}); the run was closed as failed"
 
 
+def _preparation_data_without_main_script(original: Callable[[str], dict]) -> Callable[[str], dict]:
+    """multiprocessing re-runs the parent's __main__ *file* in every worker before the job starts. Under
+    `streamlit run` that file is the app script (Streamlit sets sys.modules["__main__"] to it), so each worker
+    would execute the whole app in bare mode. Our workers only need importable modules: drop it for them."""
+
+    def get_preparation_data(name: str) -> dict:
+        data = original(name)
+        if name.startswith(WORKER_PREFIX):
+            data.pop("init_main_from_path", None)
+        return data
+
+    get_preparation_data.__wrapped__ = original  # type: ignore[attr-defined]
+    return get_preparation_data
+
+
+WORKER_PREFIX = "neuralbench-job-"
+if not hasattr(multiprocessing.spawn.get_preparation_data, "__wrapped__"):
+    multiprocessing.spawn.get_preparation_data = _preparation_data_without_main_script(
+        multiprocessing.spawn.get_preparation_data
+    )
+
+
 class LocalJob(Job):
     """A job of a LocalProcessExecutor."""
 
@@ -425,7 +448,7 @@ class LocalProcessExecutor(Executor):
         proc = self._ctx.Process(
             target=_worker_main,
             args=(job.target, job.request, job.location, env, self.threads, writer),
-            name=f"neuralbench-job-{job.id[:8]}",
+            name=f"{WORKER_PREFIX}{job.id[:8]}",
             daemon=True,
         )
         job.started_at = time.monotonic()
