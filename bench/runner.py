@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.calibrate import execution_summary
+from bench.calibrate import cpu_name, execution_summary
 from bench.evaluators import ModelOutcome, RunContext
 from bench.runs import RunStore
 from bench.tasks import get_task
@@ -36,24 +36,13 @@ _SLOTS = threading.BoundedSemaphore(MAX_CONCURRENT_RUNS)
 SLOT_WAIT_SECONDS = 300.0
 
 
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def environment() -> dict[str, Any]:
     """Versions and hardware the numbers were measured on."""
     device = select_device()
     return {
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
-        "device": torch.cuda.get_device_name(0) if device.type == "cuda" else f"CPU ({_cpu_name()})",
+        "device": torch.cuda.get_device_name(0) if device.type == "cuda" else f"CPU ({cpu_name()})",
         "python": platform.python_version(),
         "execution": execution_summary(),  # precision / layout / threads as measured (bench.calibrate)
     }
