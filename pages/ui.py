@@ -741,6 +741,10 @@ def job_executor() -> Any:
     return executor
 
 
+# jobs followed by a script run, by id: a later run of the same session finds the one it was interrupted in
+_LIVE_JOBS: dict[str, Any] = {}
+
+
 def _job_progress_text(job: Any, state: dict[str, Any], started: float) -> str:
     from bench.jobs import QUEUED
 
@@ -770,6 +774,9 @@ def run_job(request: Any, key: str, *, store: bool = True) -> dict[str, Any] | N
     progress = st.progress(0.0, text="Starting ...")
     live = st.empty()
     job = job_executor().submit(request, store=run_store() if store else False)
+    _LIVE_JOBS[job.id] = job
+    # written before the loop (a value set while Streamlit interrupts the script may not survive the rerun)
+    st.session_state[f"{key}.running"] = job.id
     state: dict[str, Any] = {"done": 0.0, "index": 0, "total": max(1, len(getattr(request, "models", ()))),
                              "text": "Starting the training process ...", "label": ""}  # fmt: skip
     epochs: list[dict[str, Any]] = []
@@ -820,6 +827,8 @@ def run_job(request: Any, key: str, *, store: bool = True) -> dict[str, Any] | N
         progress.empty()
         _show_job_end(job.status, job.error, job.error_kind)
     st.session_state.pop(f"{key}.outcome", None)
+    st.session_state.pop(f"{key}.running", None)
+    _LIVE_JOBS.pop(job.id, None)
     return job.result()
 
 
@@ -839,9 +848,15 @@ def job_notice(key: str) -> dict[str, Any] | None:
 
     Returns the report when the job had finished before the stop reached it (the caller shows it), else None.
     """
-    from bench.jobs import DONE
+    from bench.jobs import CANCELLED, DONE
 
     outcome = st.session_state.pop(f"{key}.outcome", None)
+    running = _LIVE_JOBS.pop(st.session_state.pop(f"{key}.running", None) or "", None)
+    if outcome is None and running is not None:  # interrupted, and the outcome was not kept: ask the job itself
+        running.cancel()
+        ended = running.wait(10)
+        outcome = {"status": running.status if ended else CANCELLED, "report": running.result(),
+                   "error": running.error, "error_kind": running.error_kind}  # fmt: skip
     if outcome is None:
         return None
     if outcome["status"] == DONE:
