@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from models.config import TrainConfig, setting_label
+from models.text import MiniLMConfig
 from tests.e2e.test_browser import (
     LOAD_TIMEOUT_MS,
     assert_no_errors,
@@ -52,10 +54,10 @@ def test_sentiment_predict_and_explain_a_negative_sentence(
     # --- the fast path: four models, 300 tweets, MiniLM on 96 of them, 32 tokens, top layer only, one epoch
     keep_models(page, MODELS)
     set_number(page, "Fast path: training texts (0 = all)", 300)
-    set_in_expander(page, "Training (neural models)", "epochs", 1)
-    set_in_expander(page, "MiniLM fine-tuned settings", "max length", 32)
-    set_in_expander(page, "MiniLM fine-tuned settings", "train layers", 1)
-    set_in_expander(page, "MiniLM fine-tuned settings", "max train samples", 96)
+    set_in_expander(page, "Training (neural models)", setting_label(TrainConfig, "epochs"), 1)
+    set_in_expander(page, "MiniLM fine-tuned settings", setting_label(MiniLMConfig, "max_length"), 32)
+    set_in_expander(page, "MiniLM fine-tuned settings", setting_label(MiniLMConfig, "train_layers"), 1)
+    set_in_expander(page, "MiniLM fine-tuned settings", setting_label(MiniLMConfig, "max_train_samples"), 96)
     page.get_by_role("button", name="Train", exact=True).click()
 
     train_tab = page.get_by_role("tabpanel", name="Train & compare")
