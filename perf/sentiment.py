@@ -30,6 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from bench.calibrate import cpu_name
 from perf.report import Result
 
 FULL_TRAIN = 30_296  # training split of the bundled tweets, seed 0
@@ -125,17 +126,6 @@ def run_section(quick: bool = False, seed: int = 0, log: Callable[[str], None] =
     return rows
 
 
-def _cpu() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
-
-
 def cli(argv: list[str] | None = None) -> int:
     """`python -m perf.sentiment`: print the rows and write them as JSON."""
     ap = argparse.ArgumentParser(prog="python -m perf.sentiment", description=__doc__.split("\n\n")[0])
@@ -145,7 +135,7 @@ def cli(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, help="also write the rows as JSON here")
     args = ap.parse_args(argv)
     rows = run_section(args.quick, args.seed, lambda s: print(s, flush=True), samples=args.samples)
-    payload = {"cpu": _cpu(), "threads": torch.get_num_threads(), "rows": [r.to_dict() for r in rows]}
+    payload = {"cpu": cpu_name(), "threads": torch.get_num_threads(), "rows": [r.to_dict() for r in rows]}
     for r in rows:
         d = r.to_dict()
         ratio = f"  ratio {d['ratio']:.2f}x (reference {d['reference']:.1f})" if d.get("ratio") else ""
