@@ -373,8 +373,9 @@ def predict_tab(report: dict[str, Any] | None) -> None:
         st.error(f"The run store could not be read: {exc}")
     options = {r["run_id"]: f"{r['dataset']} · seed {r['seed']} · {ui.format_time(r['start_time'])} · "
                f"{r['run_id'][:8]}" for r in runs}  # fmt: skip
-    if report is not None and report.get("run_id") and report["run_id"] not in options:
-        options = {report["run_id"]: f"this session's run · {report['run_id'][:8]}", **options}
+    if report is not None and report.get("run_id"):  # this session's run first: it is what the user just trained
+        mine = report["run_id"]
+        options = {mine: f"this session's run · {mine[:8]}", **{k: v for k, v in options.items() if k != mine}}
     if not options:
         st.info("Train the models first (tab 'Train & compare'), or open a saved run: predictions use stored models.")
         return

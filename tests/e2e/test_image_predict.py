@@ -49,8 +49,11 @@ def test_pretrained_model_sees_a_cat(app_page: Any, streamlit_url: str, page_err
     Image.fromarray(skdata.chelsea()).save(photo, format="JPEG", quality=92)
     panel = open_tab(page, streamlit_url, "Predict")
     panel.get_by_text("ImageNet-pretrained EfficientNet-Lite0").click()
+    # the uploader of the pretrained mode replaces the stored-run one: upload only once it is there
+    expect(panel.get_by_text("EfficientNet-Lite0 trained on ImageNet", exact=False)).to_be_visible(timeout=LOAD_TIMEOUT_MS)
     wait_idle(page, LOAD_TIMEOUT_MS)
     panel.locator('input[type="file"]').first.set_input_files(str(photo))
+    expect(panel.get_by_text("chelsea.jpg").first).to_be_visible(timeout=LOAD_TIMEOUT_MS)
     table = panel.get_by_test_id("stDataFrame").first
     expect(table.get_by_test_id("data-grid-canvas")).to_be_visible(timeout=LOAD_TIMEOUT_MS)
     wait_idle(page, LOAD_TIMEOUT_MS)
