@@ -168,7 +168,7 @@ class TfidfLogRegConfig:
 
     ngram_max: int = opt(2, "Longest word n-gram", min=1, max=4)
     min_df: int = opt(2, "Ignore n-grams seen in fewer texts", min=1, max=1000)
-    C: float = opt(4.0, "Inverse regularisation strength", min=1e-6, max=1e6)
+    C: float = opt(8.0, "Inverse regularisation strength (default: best on a validation split of the training split, `python -m perf.text_tuning`)", min=1e-6, max=1e6)
     max_iter: int = opt(1000, "Maximum solver iterations", min=10, max=100000)
     max_train_samples: int = opt(0, SUBSET_HELP, min=0)
 
@@ -182,7 +182,7 @@ class TfidfSVMConfig:
 
     ngram_max: int = opt(2, "Longest word n-gram", min=1, max=4)
     min_df: int = opt(2, "Ignore n-grams seen in fewer texts", min=1, max=1000)
-    C: float = opt(0.3, "Penalty of the error term", min=1e-6, max=1e6)
+    C: float = opt(1.0, "Penalty of the error term (default: best on a validation split of the training split, `python -m perf.text_tuning`)", min=1e-6, max=1e6)
     max_train_samples: int = opt(0, SUBSET_HELP, min=0)
 
     def __post_init__(self) -> None:
@@ -195,7 +195,7 @@ class TfidfNBConfig:
 
     ngram_max: int = opt(2, "Longest word n-gram", min=1, max=4)
     min_df: int = opt(1, "Ignore n-grams seen in fewer texts", min=1, max=1000)
-    alpha: float = opt(0.1, "Additive (Laplace/Lidstone) smoothing", min=1e-6, max=100.0)
+    alpha: float = opt(0.03, "Additive (Laplace/Lidstone) smoothing (default: best on a validation split of the training split, `python -m perf.text_tuning`)", min=1e-6, max=100.0)
     max_train_samples: int = opt(0, SUBSET_HELP, min=0)
 
     def __post_init__(self) -> None:

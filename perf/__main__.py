@@ -27,7 +27,7 @@ from perf.workload import Workload, load_fashion_full, load_workload
 
 QUICK_TRAIN, QUICK_TEST = 1_500, 500
 QUICK_FASHION_TRAIN, QUICK_FASHION_TEST = 2_000, 500
-OPTIONAL_SECTIONS = ("forecast", "sentiment", "predict")
+OPTIONAL_SECTIONS = ("forecast", "sentiment", "predict", "sweep")
 
 
 def run_optional_sections(
