@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from sklearn.model_selection import train_test_split
 from torch import nn
 
 from bench.train import Callback, EarlyStopping, EpochRecord, predict_logits, seed_everything, train
 from models.config import ConfigError, TrainConfig, config_from_dict
-from models.io import atomic_write
+from models.io import load_weights, module_tensors, read_meta, write_model_folder
 from models.nets import CNN, MLP, CNNConfig, MLPConfig
 
 ARCHITECTURES: dict[str, tuple[type, type]] = {"cnn": (CNN, CNNConfig), "mlp": (MLP, MLPConfig)}
@@ -81,8 +79,6 @@ class NeuralClassifier:
 
     def save(self, folder: str | Path) -> None:
         """Write `config.json` and `model.safetensors` into `folder` (atomically, file by file)."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
         meta = {
             "kind": "neural",
             "arch": self.arch,
@@ -91,15 +87,12 @@ class NeuralClassifier:
             "in_shape": list(self.in_shape_),
             "n_classes": self.n_classes_,
         }
-        state = {k: v.detach().cpu().contiguous() for k, v in self.model_.state_dict().items()}
-        atomic_write(folder / "model.safetensors", lambda p: save_file(state, p))
-        atomic_write(folder / "config.json", lambda p: Path(p).write_text(json.dumps(meta, indent=2)))
+        write_model_folder(folder, meta, tensors=module_tensors(self.model_))
 
     @classmethod
     def load(cls, folder: str | Path) -> NeuralClassifier:
         """Rebuild from `config.json` + `model.safetensors` (no pickle); strict: mismatches raise ConfigError."""
-        folder = Path(folder)
-        meta = json.loads((folder / "config.json").read_text())
+        meta = read_meta(folder)
         arch = meta.get("arch")
         if arch not in ARCHITECTURES:
             raise ConfigError(f"unknown architecture {arch!r} in saved config")
@@ -108,10 +101,7 @@ class NeuralClassifier:
         est.in_shape_ = tuple(meta["in_shape"])
         est.n_classes_ = int(meta["n_classes"])
         est.model_ = est._build(est.in_shape_, est.n_classes_)
-        try:
-            est.model_.load_state_dict(load_file(folder / "model.safetensors"), strict=True)
-        except RuntimeError as exc:
-            raise ConfigError(f"saved weights do not match the saved config: {exc}") from exc
+        load_weights(est.model_, folder)
         est.model_.eval()
         est.history_ = []
         return est

@@ -27,6 +27,8 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 import numpy as np
 
+from models.io import read_meta
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DIR = Path(os.environ.get("NEURALBENCH_RUNS", ROOT / "runs"))
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -251,7 +253,7 @@ class RunStore:
         if not MODEL_NAME.match(name or ""):
             raise RunNotFound(f"not a model name: {name!r}")
         with self._download(run_id, f"models/{name}") as folder:
-            kind = json.loads((folder / "config.json").read_text()).get("kind")
+            kind = read_meta(folder).get("kind")
             if kind not in MODEL_KINDS:
                 raise RunNotFound(f"model {name!r} has an unknown kind {kind!r}")
             module, _, cls = MODEL_KINDS[kind].partition(":")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import os
 import time
 import urllib.error
@@ -21,7 +20,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 
 from bench.train import Callback, EarlyStopping, EpochRecord, seed_everything, select_device, train
@@ -29,6 +27,7 @@ from data.text import clean_texts, grouped_split
 from models import text as mt
 from models.config import ConfigError, TrainConfig, config_from_dict
 from models.io import atomic_write as _atomic_write
+from models.io import load_state, load_weights, module_tensors, read_meta, read_weights, write_model_folder
 
 CACHE = Path(os.environ.get("NEURALBENCH_CACHE", Path(__file__).resolve().parent.parent / "data" / "cache"))
 INFER_BATCH = 128
@@ -234,16 +233,12 @@ class TextNeuralClassifier(TextEstimator):
     def save(self, folder: str | Path) -> None:
         """config.json + model.safetensors; for MiniLM only the trained tensors (the frozen ones are the
         packaged pretrained weights and are rebuilt from them)."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        state = self._trainable_state()
         meta = {
             "kind": "text", "name": self.name, "config": dataclasses.asdict(self.config),
             "train_config": dataclasses.asdict(self.train_config), "n_classes": self.n_classes_,
             "n_train": self.n_train_, "n_val": self.n_val_,
         }  # fmt: skip
-        _atomic_write(folder / "model.safetensors", lambda p: save_file(state, p))
-        _atomic_write(folder / "config.json", lambda p: Path(p).write_text(json.dumps(meta, indent=2)))
+        write_model_folder(folder, meta, tensors=self._trainable_state())
 
     @classmethod
     def from_saved(cls, folder: Path, meta: dict[str, Any]) -> TextNeuralClassifier:
@@ -253,15 +248,12 @@ class TextNeuralClassifier(TextEstimator):
         est = cls(name, config_from_dict(cfg_cls, meta["config"]), config_from_dict(TrainConfig, meta["train_config"]))
         est.n_classes_ = int(meta["n_classes"])
         est.model_ = est._build(est.n_classes_, pretrained=name == "minilm")
-        saved = load_file(folder / "model.safetensors")
+        saved = read_weights(folder)
         expected = set(est._trainable_state())
         if set(saved) != expected:
             missing, extra = sorted(expected - set(saved))[:5], sorted(set(saved) - expected)[:5]
             raise ConfigError(f"saved weights do not match the saved config (missing {missing}, unexpected {extra})")
-        try:
-            est.model_.load_state_dict(saved, strict=name != "minilm")
-        except RuntimeError as exc:
-            raise ConfigError(f"saved weights do not match the saved config: {exc}") from exc
+        load_state(est.model_, saved, strict=name != "minilm")
         est.model_.eval()
         est.n_train_, est.n_val_ = int(meta.get("n_train", 0)), int(meta.get("n_val", 0))
         return est
@@ -361,16 +353,12 @@ class FrozenMiniLMClassifier(TextEstimator):
 
     def save(self, folder: str | Path) -> None:
         """config.json + the head's safetensors (the encoder is the packaged one)."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().cpu().contiguous() for k, v in self.head_.state_dict().items()}
         meta = {
             "kind": "text", "name": self.name, "config": dataclasses.asdict(self.config),
             "train_config": dataclasses.asdict(self.train_config), "n_classes": self.n_classes_, "in_dim": 384,
             "n_train": self.n_train_, "n_val": self.n_val_,
         }  # fmt: skip
-        _atomic_write(folder / "model.safetensors", lambda p: save_file(state, p))
-        _atomic_write(folder / "config.json", lambda p: Path(p).write_text(json.dumps(meta, indent=2)))
+        write_model_folder(folder, meta, tensors=module_tensors(self.head_))
 
     @classmethod
     def from_saved(cls, folder: Path, meta: dict[str, Any]) -> FrozenMiniLMClassifier:
@@ -380,10 +368,7 @@ class FrozenMiniLMClassifier(TextEstimator):
         )
         est.n_classes_ = int(meta["n_classes"])
         est.head_ = mt.EmbeddingHead(est.config, int(meta.get("in_dim", 384)), est.n_classes_)
-        try:
-            est.head_.load_state_dict(load_file(folder / "model.safetensors"), strict=True)
-        except RuntimeError as exc:
-            raise ConfigError(f"saved weights do not match the saved config: {exc}") from exc
+        load_weights(est.head_, folder)
         est.head_.eval()
         est.n_train_, est.n_val_ = int(meta.get("n_train", 0)), int(meta.get("n_val", 0))
         return est
@@ -409,10 +394,15 @@ def _load_skops(path: Path) -> Any:
     return sio.load(path, trusted=untrusted)
 
 
-def _dump_skops(obj: Any, path: Path) -> None:
-    import skops.io as sio
+def _skops_writer(obj: Any) -> Callable[[str], object]:
+    """A `write_model_folder` writer that dumps `obj` with skops (no pickle)."""
 
-    _atomic_write(path, lambda p: sio.dump(obj, p))
+    def write(path: str) -> None:
+        import skops.io as sio
+
+        sio.dump(obj, path)
+
+    return write
 
 
 class TfidfClassifier(TextEstimator):
@@ -478,12 +468,9 @@ class TfidfClassifier(TextEstimator):
 
     def save(self, folder: str | Path) -> None:
         """config.json + model.skops (no pickle)."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
         meta = {"kind": "text", "name": self.name, "config": dataclasses.asdict(self.config), "seed": self.seed,
                 "n_classes": self.n_classes_, "n_train": self.n_train_}  # fmt: skip
-        _dump_skops(self.pipeline_, folder / "model.skops")
-        _atomic_write(folder / "config.json", lambda p: Path(p).write_text(json.dumps(meta, indent=2)))
+        write_model_folder(folder, meta, writers={"model.skops": _skops_writer(self.pipeline_)})
 
     @classmethod
     def from_saved(cls, folder: Path, meta: dict[str, Any]) -> TfidfClassifier:
@@ -562,13 +549,10 @@ class VaderClassifier(TextEstimator):
 
     def save(self, folder: str | Path) -> None:
         """config.json (+ regression.skops when a regression was fitted)."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
         meta = {"kind": "text", "name": self.name, "config": dataclasses.asdict(self.config), "seed": self.seed,
                 "class_names": self.class_names, "n_classes": self.n_classes_, "n_train": self.n_train_}  # fmt: skip
-        if self.regression_ is not None:
-            _dump_skops(self.regression_, folder / "regression.skops")
-        _atomic_write(folder / "config.json", lambda p: Path(p).write_text(json.dumps(meta, indent=2)))
+        reg = self.regression_
+        write_model_folder(folder, meta, writers={"regression.skops": _skops_writer(reg)} if reg is not None else None)
 
     @classmethod
     def from_saved(cls, folder: Path, meta: dict[str, Any]) -> VaderClassifier:
@@ -671,11 +655,9 @@ class HubSentimentClassifier(TextEstimator):
 
     def save(self, folder: str | Path) -> None:
         """config.json only: the weights stay on the hub (a saved run names the model id)."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
         meta = {"kind": "text", "name": self.name, "config": dataclasses.asdict(self.config),
                 "class_names": self.class_names, "n_classes": self.n_classes_}  # fmt: skip
-        _atomic_write(folder / "config.json", lambda p: Path(p).write_text(json.dumps(meta, indent=2)))
+        write_model_folder(folder, meta)
 
     @classmethod
     def from_saved(cls, folder: Path, meta: dict[str, Any]) -> HubSentimentClassifier:
@@ -690,7 +672,7 @@ class HubSentimentClassifier(TextEstimator):
 def load_text_model(folder: str | Path) -> TextEstimator:
     """Rebuild any text estimator saved by `save` (kind "text"); unknown names are a ConfigError."""
     folder = Path(folder)
-    meta = json.loads((folder / "config.json").read_text())
+    meta = read_meta(folder)
     name = meta.get("name")
     if meta.get("kind") != "text":
         raise ConfigError(f"not a text model: {folder.name}")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import threading
 import time
 from collections import OrderedDict
@@ -23,7 +22,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
@@ -31,7 +29,7 @@ from sklearn.preprocessing import StandardScaler
 
 from bench.train import Callback, EarlyStopping, EpochRecord, predict_logits, seed_everything, train
 from models.config import ConfigError, TrainConfig, config_from_dict
-from models.io import atomic_write
+from models.io import load_weights, module_tensors, read_meta, write_model_folder
 from models.pretrained import (
     EffNetConfig,
     EmbedLRConfig,
@@ -131,8 +129,6 @@ class PretrainedFeatureClassifier:
 
     def save(self, folder: str | Path) -> None:
         """Write `config.json` and `model.safetensors` (the trained part only)."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
         meta = {
             "kind": KIND,
             "name": self.name,
@@ -141,23 +137,17 @@ class PretrainedFeatureClassifier:
             "in_shape": list(self.in_shape_),
             "n_classes": self.n_classes_,
         }
-        state = {k: v.detach().cpu().contiguous() for k, v in self.model_.state_dict().items()}
-        atomic_write(folder / "model.safetensors", lambda p: save_file(state, p))
-        atomic_write(folder / "config.json", lambda p: Path(p).write_text(json.dumps(meta, indent=2)))
+        write_model_folder(folder, meta, tensors=module_tensors(self.model_))
 
     @classmethod
     def load(cls, folder: str | Path) -> PretrainedFeatureClassifier:
         """Rebuild from config + safetensors; strict: weights that do not match raise ConfigError."""
-        folder = Path(folder)
-        meta = json.loads((folder / "config.json").read_text())
+        meta = read_meta(folder)
         est = cls(config_from_dict(EffNetConfig, meta["config"]), config_from_dict(TrainConfig, meta["train_config"]))
         est.in_shape_ = tuple(meta["in_shape"])
         est.n_classes_ = int(meta["n_classes"])
         est.model_ = TransferHead(shared_model(), est.config.unfreeze_blocks, est.n_classes_, est.config.dropout)
-        try:
-            est.model_.load_state_dict(load_file(folder / "model.safetensors"), strict=True)
-        except RuntimeError as exc:
-            raise ConfigError(f"saved weights do not match the saved config: {exc}") from exc
+        load_weights(est.model_, folder)
         est.model_.eval()
         est.history_ = []
         return est
@@ -208,12 +198,9 @@ class EmbeddingLogReg:
         """Write `config.json` and `model.skops`."""
         import skops.io as sio
 
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
         meta = {"kind": KIND, "name": self.name, "config": dataclasses.asdict(self.config), "seed": self.seed,
                 "n_classes": self.n_classes_}  # fmt: skip
-        atomic_write(folder / "model.skops", lambda p: sio.dump(self.estimator_, p))
-        atomic_write(folder / "config.json", lambda p: Path(p).write_text(json.dumps(meta, indent=2)))
+        write_model_folder(folder, meta, writers={"model.skops": lambda p: sio.dump(self.estimator_, p)})
 
     @classmethod
     def load(cls, folder: str | Path) -> EmbeddingLogReg:
@@ -221,7 +208,7 @@ class EmbeddingLogReg:
         import skops.io as sio
 
         folder = Path(folder)
-        meta = json.loads((folder / "config.json").read_text())
+        meta = read_meta(folder)
         est = cls(config_from_dict(EmbedLRConfig, meta["config"]), int(meta.get("seed", 0)))
         path = folder / "model.skops"
         untrusted = sio.get_untrusted_types(file=path)
@@ -239,7 +226,7 @@ ESTIMATORS: dict[str, type] = {"effnet": PretrainedFeatureClassifier, "embed_lr"
 
 def load_estimator(folder: str | Path) -> Any:
     """Rebuild a saved transfer-learning estimator (kind "pretrained") from its folder."""
-    meta = json.loads((Path(folder) / "config.json").read_text())
+    meta = read_meta(folder)
     name = meta.get("name")
     if meta.get("kind") != KIND or name not in ESTIMATORS:
         raise ConfigError(f"not a saved transfer-learning model: {name!r}")

@@ -25,7 +25,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from models.config import ConfigError, check_fields, config_from_dict, opt
-from models.io import atomic_write
+from models.io import read_meta, write_model_folder
 
 SUBSET_HELP = "Train on at most this many samples of the training split (0 = all); stated in the results"
 
@@ -157,17 +157,14 @@ class SklearnClassifier:
 
     def save(self, folder: str | Path) -> None:
         """Write `config.json` and `model.skops` into `folder`."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
         meta = {"kind": "classical", "name": self.name, "config": dataclasses.asdict(self.config), "seed": self.seed}
-        atomic_write(folder / "model.skops", lambda p: sio.dump(self.estimator_, p))
-        atomic_write(folder / "config.json", lambda p: Path(p).write_text(json.dumps(meta, indent=2)))
+        write_model_folder(folder, meta, writers={"model.skops": lambda p: sio.dump(self.estimator_, p)})
 
     @classmethod
     def load(cls, folder: str | Path) -> SklearnClassifier:
         """Load from skops, trusting only the types this model name is made of, then check the estimator's type."""
         folder = Path(folder)
-        meta = json.loads((folder / "config.json").read_text())
+        meta = read_meta(folder)
         name = meta.get("name")
         if name not in CONFIGS:
             raise ConfigError(f"unknown classical model {name!r} in saved config")
