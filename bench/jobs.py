@@ -310,13 +310,57 @@ if not hasattr(multiprocessing.spawn.get_preparation_data, "__wrapped__"):
     )
 
 
-class LocalJob(Job):
-    """A job of a LocalProcessExecutor."""
+class _QueuedJob(Job):
+    """A job of an executor that queues jobs itself (first in, first out): it answers position and cancel."""
 
-    def __init__(self, executor: LocalProcessExecutor, request: Any, location: dict | None, target: Target) -> None:
+    def __init__(self, executor: _QueueingExecutor, request: Any, location: dict | None) -> None:
         super().__init__(request)
         self._executor = executor
         self.location = location
+
+    @property
+    def queue_position(self) -> int | None:
+        return self._executor._position(self)
+
+    def cancel(self) -> bool:
+        return self._executor._cancel(self)
+
+
+class _QueueingExecutor(Executor):
+    """An executor with its own first-in first-out queue `_queue`, guarded by `_lock` (both set by __init__)."""
+
+    _queue: collections.deque
+    _lock: threading.RLock
+
+    def _position(self, job: _QueuedJob) -> int | None:
+        with self._lock:
+            try:
+                return self._queue.index(job) + 1
+            except ValueError:
+                return None
+
+    def _cancel_queued(self, job: _QueuedJob) -> bool | None:
+        """The part of cancelling shared by every queue; call it holding `_lock`. False: the job had ended;
+        True: it was still queued and is now ended; None: it runs, marked cancel-requested for the caller to stop."""
+        if job.done:
+            return False
+        if job in self._queue:
+            self._queue.remove(job)
+            job._end(CANCELLED, error="stopped before it started")
+            return True
+        job._s.cancel_requested = True
+        return None
+
+    @abc.abstractmethod
+    def _cancel(self, job: Any) -> bool:
+        """Stop `job` (see Job.cancel)."""
+
+
+class LocalJob(_QueuedJob):
+    """A job of a LocalProcessExecutor."""
+
+    def __init__(self, executor: LocalProcessExecutor, request: Any, location: dict | None, target: Target) -> None:
+        super().__init__(executor, request, location)
         self.target = target
         self.process: multiprocessing.process.BaseProcess | None = None
         self.conn: mpc.Connection | None = None
@@ -331,15 +375,8 @@ class LocalJob(Job):
         """The worker's process id while it runs."""
         return self.process.pid if self.process is not None else None
 
-    @property
-    def queue_position(self) -> int | None:
-        return self._executor._position(self)
 
-    def cancel(self) -> bool:
-        return self._executor._cancel(self)
-
-
-class LocalProcessExecutor(Executor):
+class LocalProcessExecutor(_QueueingExecutor):
     """One worker process per job, started by a forkserver that has the engine preloaded.
 
     Each worker runs exactly one job and exits, so nothing (random state, memory, a crash) is shared between
@@ -418,22 +455,11 @@ class LocalProcessExecutor(Executor):
         with contextlib.suppress(OSError):
             self._wake_w.send_bytes(b"x")
 
-    def _position(self, job: LocalJob) -> int | None:
-        with self._lock:
-            try:
-                return self._queue.index(job) + 1
-            except ValueError:
-                return None
-
     def _cancel(self, job: LocalJob) -> bool:
         with self._lock:
-            if job.done:
-                return False
-            if job in self._queue:
-                self._queue.remove(job)
-                job._end(CANCELLED, error="stopped before it started")
-                return True
-            job._s.cancel_requested = True
+            stopped = self._cancel_queued(job)
+            if stopped is not None:
+                return stopped
             proc = job.process
         if proc is not None and proc.pid is not None and job._killed_at is None:
             job._killed_at = time.monotonic()
@@ -556,26 +582,17 @@ class LocalProcessExecutor(Executor):
         job.process.close()
 
 
-class InlineJob(Job):
+class InlineJob(_QueuedJob):
     """A job of an InlineExecutor."""
 
     def __init__(self, executor: InlineExecutor, request: Any, location: dict | None) -> None:
-        super().__init__(request)
-        self._executor = executor
-        self.location = location
+        super().__init__(executor, request, location)
         from bench.train import CancelToken
 
         self.token = CancelToken()
 
-    @property
-    def queue_position(self) -> int | None:
-        return self._executor._position(self)
 
-    def cancel(self) -> bool:
-        return self._executor._cancel(self)
-
-
-class InlineExecutor(Executor):
+class InlineExecutor(_QueueingExecutor):
     """Jobs in threads of this process: no isolation (shared random state), but monkeypatches apply.
 
     For tests that replace parts of the engine, and for debugging. Cancelling stops a neural model at its next
@@ -602,19 +619,11 @@ class InlineExecutor(Executor):
         for job in jobs:
             job.cancel()
 
-    def _position(self, job: InlineJob) -> int | None:
-        with self._lock:
-            return self._queue.index(job) + 1 if job in self._queue else None
-
     def _cancel(self, job: InlineJob) -> bool:
         with self._lock:
-            if job.done:
-                return False
-            if job in self._queue:
-                self._queue.remove(job)
-                job._end(CANCELLED, error="stopped before it started")
-                return True
-            job._s.cancel_requested = True
+            stopped = self._cancel_queued(job)
+            if stopped is not None:
+                return stopped
         job.token.cancel()
         return True
 
