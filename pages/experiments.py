@@ -3,6 +3,7 @@ factor (mean ± sd, 95% CI, best vs rest), curves by epoch, and time / accuracy 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any
@@ -15,6 +16,8 @@ from bench.sweep import SweepControl, SweepSpec, list_sweeps, load_sweep, parse_
 from bench.tasks import REGISTRY
 from models.config import ConfigError
 from pages import ui
+
+logger = logging.getLogger(__name__)
 
 FACTORS = {
     "activation": ("relu,sigmoid,tanh", "activation function (ReLU, Sigmoid, Tanh, GELU)"),
@@ -214,9 +217,10 @@ with tab_new:
 with tab_stored:
     try:
         sweeps = list_sweeps(ui.run_store())
-    except Exception as exc:
+    except Exception:
+        logger.exception("listing the stored sweeps failed")
         sweeps = []
-        st.error(f"The run store could not be read: {exc}")
+        st.error("The run store could not be read; the details are in the server log.")
     if not sweeps:
         st.info("No stored sweeps yet.")
     else:
@@ -231,8 +235,9 @@ with tab_stored:
         if shown_id:
             try:
                 show_sweep(stored_sweep(shown_id), "exp.stored_view")
-            except Exception as exc:
-                st.error(f"Could not load sweep {shown_id}: {exc}")
+            except Exception:
+                logger.exception("showing stored sweep %s failed", shown_id)
+                st.error(f"Could not load sweep {shown_id}; the details are in the server log.")
 
 with tab_claims:
     st.markdown(

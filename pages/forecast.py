@@ -390,22 +390,4 @@ with tab_run:
         st.header("Results")
         show_forecast_report(report, "fc.result")
 with tab_saved:
-    try:
-        runs = ui.run_store().list_runs("forecast")
-    except Exception as exc:  # the store is optional for the rest of the page
-        runs = []
-        st.error(f"The run store could not be read: {exc}")
-    if not runs:
-        st.info("No saved forecast runs yet.")
-    else:
-        options_ = {r["run_id"]: f"{r['dataset']} · seed {r['seed']} · {ui.format_time(r['start_time'])} · "
-                    f"{r['run_id'][:8]}" for r in runs}  # fmt: skip
-        run_id = st.selectbox("Saved run", list(options_), format_func=options_.get, key="fc.saved_run")
-        if st.button("Show saved run", key="fc.load_run"):
-            st.session_state["fc.saved"] = run_id
-        saved = st.session_state.get("fc.saved")
-        if saved:
-            try:
-                show_forecast_report(ui.load_report(saved), "fc.saved")
-            except Exception as exc:  # a missing artifact is a message, not a crash
-                st.error(f"Could not load run {saved[:8]}: {exc}")
+    ui.saved_runs_tab("forecast", "fc", show_forecast_report)

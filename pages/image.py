@@ -215,24 +215,4 @@ with tab_train:
             ui.show_report(report, "image.result")
 
 with tab_saved:
-    try:
-        runs = ui.run_store().list_runs("image")
-    except Exception as exc:  # the store is optional for the rest of the page
-        runs = []
-        st.error(f"The run store could not be read: {exc}")
-    if not runs:
-        st.info("No saved image runs yet.")
-    else:
-        options = {r["run_id"]: ui.saved_run_label(r) for r in runs}
-        run_id = st.selectbox("Saved run", list(options), format_func=options.get, key="saved_run")
-        if st.button("Show saved run", key="load_run"):
-            st.session_state["image.saved"] = run_id
-        chosen = st.session_state.get("image.saved")
-        if chosen:
-            try:
-                saved_report = ui.load_report(chosen)
-            except Exception as exc:  # a missing artifact is a message, not a crash
-                saved_report = None
-                st.error(f"Could not load run {chosen[:8]}: {exc}")
-            if saved_report is not None:
-                ui.show_report(saved_report, "image.saved")
+    ui.saved_runs_tab("image", "image", ui.show_report, label=ui.saved_run_label, widget_prefix="")

@@ -520,22 +520,4 @@ with tab_data:
             st.error(f"Cannot load this dataset: {exc}")
 
 with tab_saved:
-    try:
-        saved_runs = ui.run_store().list_runs("sentiment")
-    except Exception as exc:
-        saved_runs = []
-        st.error(f"The run store could not be read: {exc}")
-    if not saved_runs:
-        st.info("No saved sentiment runs yet.")
-    else:
-        labels_saved = {r["run_id"]: f"{r['dataset']} · seed {r['seed']} · {ui.format_time(r['start_time'])} · "
-                        f"{r['run_id'][:8]}" for r in saved_runs}  # fmt: skip
-        chosen_run = st.selectbox("Saved run", list(labels_saved), format_func=labels_saved.get, key=f"{KEY}.saved_run")
-        if st.button("Show saved run", key=f"{KEY}.load_run"):
-            st.session_state[f"{KEY}.saved"] = chosen_run
-        shown_run = st.session_state.get(f"{KEY}.saved")
-        if shown_run:
-            try:
-                show_text_report(ui.load_report(shown_run), f"{KEY}.saved")
-            except Exception as exc:
-                st.error(f"Could not load run {shown_run[:8]}: {exc}")
+    ui.saved_runs_tab("sentiment", KEY, show_text_report)

@@ -7,9 +7,11 @@ bench.evaluate, re-exported here) are used by every page.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import time
 import typing
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,6 +36,8 @@ from bench.runs import RunStore
 from bench.settings import describe_settings, report_kind
 from bench.tasks import REGISTRY, get_task
 from models.config import field_label
+
+logger = logging.getLogger(__name__)
 
 # --- palette: one fixed colour per family, everywhere ---------------------------------------------------------
 
@@ -725,6 +729,47 @@ def saved_run_label(run: dict[str, Any]) -> str:
         f"{len(names)} models ({shown}) · seed {run.get('seed', '?')} · {format_time(run.get('start_time'))} · "
         f"{run['run_id'][:8]}"
     )
+
+
+def short_run_label(run: dict[str, Any]) -> str:
+    """One short line per saved run: dataset, seed, time, id."""
+    return f"{run['dataset']} · seed {run['seed']} · {format_time(run['start_time'])} · {run['run_id'][:8]}"
+
+
+def saved_runs_tab(
+    task: str,
+    key: str,
+    show: Callable[[dict[str, Any], str], None],
+    label: Callable[[dict[str, Any]], str] = short_run_label,
+    widget_prefix: str | None = None,
+) -> None:
+    """A task page's Saved runs tab: pick one of the task's stored runs and show its report.
+
+    The chosen run id is kept in session state `<key>.saved`; `show(report, "<key>.saved")` draws it. The
+    select box and button are `<widget_prefix>saved_run` / `<widget_prefix>load_run` (prefix: `<key>.`).
+    A store or report that cannot be read is a short message; the details go to the server log.
+    """
+    prefix = f"{key}." if widget_prefix is None else widget_prefix
+    try:
+        runs = run_store().list_runs(task)
+    except Exception:  # the store is optional for the rest of the page
+        logger.exception("listing the saved %s runs failed", task)
+        runs = []
+        st.error("The run store could not be read; the details are in the server log.")
+    if not runs:
+        st.info(f"No saved {task} runs yet.")
+        return
+    options = {r["run_id"]: label(r) for r in runs}
+    run_id = st.selectbox("Saved run", list(options), format_func=options.get, key=f"{prefix}saved_run")
+    if st.button("Show saved run", key=f"{prefix}load_run"):
+        st.session_state[f"{key}.saved"] = run_id
+    chosen = st.session_state.get(f"{key}.saved")
+    if chosen:
+        try:
+            show(load_report(chosen), f"{key}.saved")
+        except Exception:  # a missing artifact is a message, not a crash
+            logger.exception("showing saved run %s failed", chosen)
+            st.error(f"Could not load run {chosen[:8]}; the details are in the server log.")
 
 
 # --- Jobs: submit a benchmark request and follow it live (bench/jobs.py) ------------------------------------

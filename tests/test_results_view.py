@@ -81,3 +81,38 @@ def test_saved_run_label_and_home_reference_run() -> None:
     assert "newer run(s) with other settings (latest: fast path (100 training samples)" in shown, shown
     assert "scikit-learn digits (1,797, 8x8)" in [m.value.removeprefix("#### ") for m in at.markdown]
     assert any("AMD" in m.value or "Intel" in m.value or "CPU" in m.value for m in at.markdown)  # whole device name
+
+
+def test_saved_runs_tab_errors_are_short_messages_and_logged(monkeypatch, caplog) -> None:
+    """A store or report that cannot be read shows a short message; the exception goes to the server log."""
+    from pages import ui
+
+    class BrokenStore:
+        def list_runs(self, task: str) -> list:
+            raise RuntimeError("db at /secret/path is locked")
+
+    def page() -> None:
+        from pages import ui
+
+        ui.saved_runs_tab("image", "t", lambda report, key: None)
+
+    monkeypatch.setattr(ui, "run_store", lambda: BrokenStore())
+    at = AppTest.from_function(page, default_timeout=60).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["The run store could not be read; the details are in the server log."]
+    assert "/secret/path" in caplog.text
+
+    class OneRunStore:
+        def list_runs(self, task: str) -> list:
+            return [{"run_id": "ab" * 16, "dataset": "digits", "seed": 0, "start_time": 0}]
+
+    def broken_report(run_id: str) -> dict:
+        raise FileNotFoundError("/secret/path/report.json")
+
+    monkeypatch.setattr(ui, "run_store", lambda: OneRunStore())
+    monkeypatch.setattr(ui, "load_report", broken_report)
+    at = AppTest.from_function(page, default_timeout=60).run()
+    assert at.selectbox(key="t.saved_run").options == ["digits · seed 0 · ? · abababab"]
+    at.button(key="t.load_run").click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["Could not load run abababab; the details are in the server log."]
