@@ -30,6 +30,7 @@ FACTORS = {
 BACKENDS = {"ray": "Ray Tune (a local Ray instance, or the cluster at RAY_ADDRESS)",
             "local": "one after another in this server process (small sweeps)"}  # fmt: skip
 _LOCAL_LOCK = threading.Lock()  # in-process sweeps share torch's global state: one at a time per server
+_LIVE_SWEEPS: dict[str, Any] = {}  # sweep id -> its SweepControl, while the sweep runs (any session of this server)
 
 
 def sweep_form() -> tuple[bool, dict[str, Any]]:
@@ -96,6 +97,9 @@ def run_live(spec: SweepSpec, backend: str) -> dict[str, Any] | None:
             out["error"] = exc
 
     thread = threading.Thread(target=work, name=f"sweep-{spec.sweep_id}", daemon=True)
+    # written before the loop: a value set while Streamlit interrupts the script may not survive the rerun
+    st.session_state["exp.running"] = spec.sweep_id
+    _LIVE_SWEEPS[spec.sweep_id] = control
     stop_slot = st.empty()
     stop_slot.button("Stop sweep", key="exp.stop", help="Stops the running trials; finished trials are kept.")
     progress = st.progress(0.0, text="Starting ...")
@@ -120,9 +124,9 @@ def run_live(spec: SweepSpec, backend: str) -> dict[str, Any] | None:
         finished = True
     finally:
         if not finished:  # Stop pressed, another widget touched, or the tab closed
-            control.stop()
-            thread.join(60)
-            st.session_state["exp.stopped"] = spec.sweep_id
+            control.stop()  # the sweep's thread winds down by itself; waiting here would hold up the next run
+        _LIVE_SWEEPS.pop(spec.sweep_id, None)
+    st.session_state.pop("exp.running", None)
     stop_slot.empty()
     progress.empty()
     table.empty()
@@ -195,7 +199,14 @@ st.markdown(
 tab_new, tab_stored, tab_claims = st.tabs(["New sweep", "Stored sweeps", "Claims report"])
 with tab_new:
     go, raw = sweep_form()
+    interrupted = st.session_state.pop("exp.running", None)  # set while a sweep ran: this run interrupted it
+    if interrupted:
+        control = _LIVE_SWEEPS.get(interrupted)
+        if control is not None:
+            control.stop()  # idempotent; the interrupted run stops the trials too
+        st.session_state["exp.stopped"] = interrupted
     if go:
+        st.session_state.pop("exp.stopped", None)  # the notice of an earlier Stop stays until the next sweep
         try:
             spec = build_spec(raw)
         except ConfigError as exc:
@@ -207,7 +218,7 @@ with tab_new:
             if summary is not None:
                 st.session_state["exp.summary"] = summary
     elif st.session_state.get("exp.stopped"):
-        sid = st.session_state.pop("exp.stopped")
+        sid = st.session_state["exp.stopped"]
         st.info(f"Sweep {sid} stopped; its finished trials are kept (tab Stored sweeps).")
     summary = st.session_state.get("exp.summary")
     if summary is not None:

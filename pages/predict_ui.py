@@ -185,7 +185,11 @@ def predict_tab(dataset: str) -> None:
         preferred = st.session_state.pop("predict.prefer")
         if preferred in ids:
             st.session_state["predict.run"] = preferred
-    run_id = st.selectbox("Stored run", ids, index=default, format_func=labels.get, key="predict.run")
+    trained = st.session_state.get("image.report") or {}
+    if trained.get("dataset") == dataset:  # a run just trained on the first tab: preselect it once
+        ui.prefer_new_run("predict.run", trained.get("run_id"), ids)
+    chosen = {} if st.session_state.get("predict.run") in ids else {"index": default}  # state wins over index
+    run_id = st.selectbox("Stored run", ids, format_func=labels.get, key="predict.run", **chosen)
     try:  # the report only (cheap, cached): models are loaded when there is something to predict or explain
         report = ui.load_report(run_id)
         spec = predict.run_input_spec(report)

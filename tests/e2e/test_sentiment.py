@@ -76,13 +76,10 @@ def test_sentiment_predict_and_explain_a_negative_sentence(
     expect(tab.get_by_text("words pushing towards it").first).to_be_visible(timeout=LOAD_TIMEOUT_MS * 5)
     wait_idle(page, LOAD_TIMEOUT_MS * 5)
     assert_no_errors(page, page_errors)
-    predictions = grid_rows(tab.get_by_test_id("stDataFrame").first)
-    assert len(predictions) == 1
-    row = predictions[0]
-    for model in MODELS:
-        assert f"{model}: prediction" in row, row
-    assert row["TF-IDF + logistic regression: prediction"] == "negative", row
-    assert row["VADER (rules): prediction"] == "negative", row
+    predictions = {r["model"]: r for r in grid_rows(tab.get_by_test_id("stDataFrame").first)}
+    assert sorted(predictions) == sorted(MODELS), predictions  # one row per model of the run
+    assert predictions["TF-IDF + logistic regression"]["prediction"] == "negative", predictions
+    assert predictions["VADER (rules)"]["prediction"] == "negative", predictions
     # two explanations side by side (MiniLM and TF-IDF + LR), each with highlighted words
     expect(tab.get_by_text("words pushing towards it")).to_have_count(2)
     highlighted = tab.locator("[data-testid=stMarkdownContainer] span[style*=background]")
