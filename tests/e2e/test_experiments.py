@@ -57,7 +57,7 @@ def test_sweep_compare_and_export(app_page: Any, streamlit_url: str, page_errors
     picker = page.get_by_test_id("stMultiSelect").filter(has_text="Runs to compare")
     for _ in range(2):
         picker.locator("input").click()
-        option = page.get_by_role("option").first
+        option = page.get_by_role("option").filter(has_not_text="Select all").first  # Streamlit lists "Select all" first
         expect(option).to_be_visible(timeout=LOAD_TIMEOUT_MS)
         option.click()
         page.keyboard.press("Escape")
@@ -69,9 +69,8 @@ def test_sweep_compare_and_export(app_page: Any, streamlit_url: str, page_errors
     metrics = cmp_tab.get_by_test_id("stDataFrame").first
     expect(metrics.get_by_test_id("data-grid-canvas")).to_be_visible()
     rows = grid_rows(metrics)
-    # the store is shared with the other browser tests, and the picker can add more runs than clicked (a known
-    # bug, noted in issue 10): at least the two sweep trials are compared
-    assert len({r["run"] for r in rows if r["model"] == "CNN"}) >= 2, rows
+    # exactly the two runs clicked (the "extra runs" of an earlier session were the picker's "Select all" option)
+    assert len({r["run"] for r in rows if r["model"] == "CNN"}) == 2, rows
     diff = cmp_tab.get_by_test_id("stDataFrame").last
     expect(diff.get_by_test_id("data-grid-canvas")).to_be_visible()
     settings = {r["setting"] for r in grid_rows(diff)}
