@@ -5,7 +5,7 @@ default's time to 92.5%), then every optional section present: a module `perf/<n
 
     def run_section(quick: bool, seed: int, log: Callable[[str], None]) -> list[perf.report.Result]
 
-(e.g. perf/forecast.py, perf/sentiment.py, perf/predict.py). A missing module is skipped; one that fails is
+(perf/forecast.py, perf/sentiment.py, perf/predict.py, perf/sweep.py). A missing module is skipped; one that fails is
 reported and the exit code becomes 1, the other sections still run.
 """
 

@@ -14,11 +14,14 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from perf.report import Result
 
 RESULTS = Path(__file__).resolve().parent / "forecast_results.json"
 
@@ -138,6 +141,29 @@ def main(argv: list[str] | None = None) -> int:
     Path(args.out).write_text(json.dumps(out, indent=1, default=float))
     print(f"\nwrote {args.out}")
     return 0
+
+
+def run_section(quick: bool, seed: int, log: Callable[[str], None]) -> list[Result]:
+    """The `make perf` rows: the default backtest's wall time (target <= 30 s), LSTM MAE vs naive (one seed),
+    the LSTM's 1-thread speed-up and ARIMA's apply-vs-refit speed-up."""
+    max_samples = 1500 if quick else 0
+    log("forecast: default backtest of the default models on the S&P 500 ...")
+    report, seconds = default_backtest(seed, max_samples)
+    lstm = next(m for m in report["models"] if m["name"] == "lstm")
+    threads = thread_ratio()
+    arima = arima_apply_ratio()
+    what = "quick: last 1,500 rows" if quick else "whole series, test 2015-2018"
+    return [
+        Result("forecast.default_backtest", seconds, "s", 30.0, 30.0 / seconds,
+               f"all default models, walk-forward ({what}); reference = the 30 s target"),
+        Result("forecast.lstm_mae_vs_naive", lstm["metrics"]["mae_vs_naive"], "ratio", 1.0, None,
+               f"seed {seed}; Diebold-Mariano p {lstm['metrics']['dm_p_value']:.2f}; below 1 beats the random walk"),
+        Result("forecast.lstm_step_1_thread", threads["ms_per_step_1_threads"], "ms",
+               threads[f"ms_per_step_{torch.get_num_threads()}_threads"], threads["speedup_1_thread"],
+               f"LSTM training step, 1 thread vs {torch.get_num_threads()}"),
+        Result("forecast.arima_apply", arima["apply_s_per_block"] / 10, "s/step", arima["refit_s_per_step"],
+               arima["speedup_apply"], "ARIMA one-step forecasts: fitted parameters applied vs refit per step"),
+    ]  # fmt: skip
 
 
 def get_headline(report: dict[str, Any]) -> str:
