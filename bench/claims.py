@@ -328,8 +328,15 @@ def sentiment_section(ctx: Ctx) -> list[dict[str, Any]]:
     if not models:
         return [_not_measured(s, "the sentiment task has none of these models")]
     dataset = next(iter(task.datasets))
+    configs = {}
+    neural = roles[2][3]
+    if neural and not ctx.profile.text_max_samples:  # the whole training split, not the page's quick subset
+        cfg = task.models[neural].default_config(dataset)
+        if getattr(cfg, "max_train_samples", 0):
+            configs[neural] = dataclasses.replace(cfg, max_train_samples=0)
     report = claim_run(ctx, "sentiment-models", "sentiment", dataset, models, max_samples=ctx.profile.text_max_samples,
-                       train_config=_train(ctx, dataset, "sentiment") if _has_neural(task, models) else None)  # fmt: skip
+                       train_config=_train(ctx, dataset, "sentiment") if _has_neural(task, models) else None,
+                       configs=configs)  # fmt: skip
     metric, _ = primary_metric("sentiment")
     for item, art, val, name in roles:
         if name is None:
@@ -339,6 +346,8 @@ def sentiment_section(ctx: Ctx) -> list[dict[str, Any]]:
             s["rows"].append(_metric_row(report, name, item, art, val, metric))
     s["paragraphs"].append(f"{report['dataset']}: {report.get('data_source', '')}; split {report.get('split')}, "
                            f"seed {report['seed']}.")  # fmt: skip
+    s["paragraphs"].append("Training texts per model: " + ", ".join(
+        f"{m['label']} {m.get('train_samples') or 0:,}" for m in report["models"]) + ".")  # fmt: skip
     s["figures"].append(_article_vs_measured_figure(s["rows"], "Sentiment: measured vs article"))
     return [s]
 
