@@ -5,7 +5,8 @@
 1. One epoch of all-MiniLM-L6-v2 fine-tuning (all layers, max length 64) on N training tweets through the product
    path (bench/train.py: dynamic padding inside the module, length bucketing, the training setting's precision)
    against a plain reference loop in the same process: fp32, every batch padded to 64 tokens, batch 32, random
-   order. Same texts, same optimizer; the ratio is reference seconds / product seconds. With N below the full
+   order. Same texts, same optimizer; the ratio is reference seconds / product epoch seconds (both timers start
+   after the model is built and the texts are encoded; the product's one-time set-up is a row of its own). With N below the full
    training split (30,296 texts) the epoch time is also projected to the full split (linear in batches).
 2. Inference: texts per second of the fine-tuned model on the test tweets (product predict path).
 3. One SHAP text explanation (Partition explainer, MiniLM tokens, at most 300 model calls): seconds of the first
@@ -101,13 +102,19 @@ def run_section(quick: bool = False, seed: int = 0, log: Callable[[str], None] =
     texts, y = split.X_train, split.y_train
     log(f"sentiment: MiniLM one epoch on {len(y):,} tweets, product path vs plain fp32 pad-64 loop ...")
     ids = encode(texts, MAX_LENGTH)
-    est, product_s = product_fit(texts, y, seed, train_layers)
+    est, total_s = product_fit(texts, y, seed, train_layers)
     layers = est.config.train_layers
-    log(f"  product path {product_s:.1f} s ({layers} of 6 layers fine-tuned)")
+    # like for like with the reference, whose timer also starts after the model is built and the texts are
+    # encoded: the epoch itself; the one-time set-up (weights, tokenizer, precision calibration) is reported apart
+    product_s = float(est.history_[0].seconds)
+    log(f"  product path {product_s:.1f} s for the epoch ({layers} of 6 layers fine-tuned), "
+        f"{total_s - product_s:.1f} s one-time set-up")
     plain_s = plain_epoch(ids, y, seed)
     log(f"  plain loop   {plain_s:.1f} s")
     scale = FULL_TRAIN / len(y)
     rows = [
+        _row("sentiment.minilm_setup", total_s - product_s, "s",
+             note="one-time: weights, tokenizer, precision calibration (cached per machine)"),
         _row("sentiment.minilm_epoch", product_s, "s", plain_s, plain_s / product_s,
              f"one epoch on {len(y):,} tweets, top {layers} of 6 layers fine-tuned; reference = fp32 pad-64 "
              "batch-32 loop, all layers, same process"),
