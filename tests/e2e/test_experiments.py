@@ -21,22 +21,29 @@ from tests.e2e.test_browser import (
 pytestmark = pytest.mark.e2e
 
 
-def test_sweep_compare_and_export(app_page: Any, streamlit_url: str, page_errors: list[str], tmp_path) -> None:
-    page = app_page
-    # --- a tiny sweep: CNN, activation relu vs tanh, 2 seeds, 200 samples, 1 epoch, in the server process
-    page.goto(f"{streamlit_url}/experiments")
+def start_sweep(page: Any, url: str, activations: str, *, seeds: int, epochs: int, backend: str, samples: int = 0) -> None:
+    """Open the Experiments page, fill the activation grid, seeds, fast path and epochs, pick the backend, run."""
+    page.goto(f"{url}/experiments")
     expect(page.get_by_role("heading", name="Experiments", exact=True)).to_be_visible(timeout=LOAD_TIMEOUT_MS)
     wait_idle(page)
     values = page.get_by_label("activation: values, comma separated", exact=True).and_(page.get_by_test_id("stTextInputField"))
-    values.fill("relu,tanh")
+    values.fill(activations)
     values.press("Enter")
     wait_idle(page)
-    set_number(page, "Seeds per cell", 2)
-    set_number(page, "Fast path: training samples (0 = all)", 200)
-    set_number(page, "Epochs (0 = the dataset's default)", 1)
-    page.get_by_text("one after another in this server process (small sweeps)").click()
+    set_number(page, "Seeds per cell", seeds)
+    if samples:
+        set_number(page, "Fast path: training samples (0 = all)", samples)
+    set_number(page, "Epochs (0 = the dataset's default)", epochs)
+    page.get_by_text(backend).click()
     wait_idle(page)
     page.get_by_role("button", name="Run sweep", exact=True).click()
+
+
+def test_sweep_compare_and_export(app_page: Any, streamlit_url: str, page_errors: list[str], tmp_path) -> None:
+    page = app_page
+    # --- a tiny sweep: CNN, activation relu vs tanh, 2 seeds, 200 samples, 1 epoch, in the server process
+    start_sweep(page, streamlit_url, "relu,tanh", seeds=2, epochs=1, samples=200,
+                backend="one after another in this server process (small sweeps)")  # fmt: skip
     new_tab = page.get_by_role("tabpanel", name="New sweep")
     expect(new_tab.get_by_role("heading", name="Results", exact=True)).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
     wait_idle(page, TRAIN_TIMEOUT_MS)
@@ -104,18 +111,8 @@ def test_stop_a_sweep_on_ray(app_page: Any, streamlit_url: str, page_errors: lis
     from bench.sweep import TAG_SWEEP
 
     page = app_page
-    page.goto(f"{streamlit_url}/experiments")
-    expect(page.get_by_role("heading", name="Experiments", exact=True)).to_be_visible(timeout=LOAD_TIMEOUT_MS)
-    wait_idle(page)
-    values = page.get_by_label("activation: values, comma separated", exact=True).and_(page.get_by_test_id("stTextInputField"))
-    values.fill("relu,tanh,gelu")
-    values.press("Enter")
-    wait_idle(page)
-    set_number(page, "Seeds per cell", 3)
-    set_number(page, "Epochs (0 = the dataset's default)", 30)  # long enough that Stop comes first
-    page.get_by_text("Ray Tune (a local Ray instance, or the cluster at RAY_ADDRESS)").click()
-    wait_idle(page)
-    page.get_by_role("button", name="Run sweep", exact=True).click()
+    start_sweep(page, streamlit_url, "relu,tanh,gelu", seeds=3, epochs=30,  # long enough that Stop comes first
+                backend="Ray Tune (a local Ray instance, or the cluster at RAY_ADDRESS)")  # fmt: skip
     new_tab = page.get_by_role("tabpanel", name="New sweep")
     expect(new_tab.get_by_test_id("stProgress")).to_contain_text("running", timeout=LOAD_TIMEOUT_MS)
     expect(new_tab.get_by_test_id("stProgress")).not_to_contain_text(" 0 running", timeout=LOAD_TIMEOUT_MS)
