@@ -156,7 +156,7 @@ def decode_and_report(files: list[tuple[str, bytes]]) -> list[DecodedImage]:
 def _run_options(dataset: str) -> tuple[list[str], dict[str, str], int]:
     runs = ui.run_store().list_runs("image")
     labels = {
-        r["run_id"]: f"{r['dataset']} · seed {r['seed']} · {ui.format_time(r['start_time'])} · {r['run_id'][:8]}"
+        r["run_id"]: ui.short_run_label(r)
         for r in runs
     }
     ids = list(labels)

@@ -371,8 +371,7 @@ def predict_tab(report: dict[str, Any] | None) -> None:
         runs = ui.run_store().list_runs("sentiment")
     except Exception as exc:
         st.error(f"The run store could not be read: {exc}")
-    options = {r["run_id"]: f"{r['dataset']} · seed {r['seed']} · {ui.format_time(r['start_time'])} · "
-               f"{r['run_id'][:8]}" for r in runs}  # fmt: skip
+    options = {r["run_id"]: ui.short_run_label(r) for r in runs}
     if report is not None and report.get("run_id"):  # this session's run first: it is what the user just trained
         mine = report["run_id"]
         options = {mine: f"this session's run · {mine[:8]}", **{k: v for k, v in options.items() if k != mine}}
