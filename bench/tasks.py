@@ -168,7 +168,9 @@ IMAGE_TASK = TaskSpec(
             _neural("cnn"),
             "Convolutional network: conv blocks then a dense head.",
             dataset_defaults={
-                "mnist-5k": {"dropout": 0.5},
+                # three blocks of 16/32/64 channels: as accurate as two of 32/64 on MNIST-5k (97.9%, 3 seeds) with
+                # a quarter of the weights, 1.7x faster to train and 3.6x faster to predict (perf/loops.py)
+                "mnist-5k": {"dropout": 0.5, "channels": 16, "conv_blocks": 3},
                 "fashion-mnist": {"channels": 24},
                 "digits": {"channels": 16},
             },

@@ -122,6 +122,9 @@ class TrainConfig:
     )
     patience: int = opt(4, "Early stopping: epochs without validation improvement", min=1, max=200)
     label_smoothing: float = opt(0.0, "Label smoothing of the cross-entropy loss", min=0.0, max=0.5)
+    warmup: float = opt(
+        0.3, "Share of the one-cycle schedule spent rising to the peak learning rate", min=0.01, max=0.9
+    )
     hflip: bool = opt(False, "Augment: flip training images left-right at random (only where labels allow it)")
     precision: str = opt(
         "auto",

@@ -31,7 +31,7 @@ from perf.loops import (
     reference_trace,
 )
 from perf.report import Result
-from perf.workload import Workload, clone, make_cnn, train_flops_per_image
+from perf.workload import REFERENCE_CNN, Workload, clone, make_cnn, product_cnn_config, train_flops_per_image
 
 FASHION_TARGET = 0.925
 
@@ -85,8 +85,10 @@ class Throughput:
 
 @dataclass
 class TimeToAccuracy:
-    """Per seed: the target (reference accuracy after N epochs minus a margin), and each loop's training seconds
-    and epochs until its test accuracy first reached it (None where the product loop never did)."""
+    """Per seed: the target (the reference loop's accuracy on the standard CNN after N epochs, minus a margin),
+    and each loop's training seconds and epochs until its test accuracy first reached it (None where the product
+    loop never did). `same_model_*`: the reference loop trained on the product's own CNN to the same target (the
+    loops compared like for like; None where it did not reach it in its N epochs)."""
 
     reference_final: list[float] = field(default_factory=list)
     target: list[float] = field(default_factory=list)
@@ -95,6 +97,8 @@ class TimeToAccuracy:
     product_seconds: list[float | None] = field(default_factory=list)
     product_epochs: list[int | None] = field(default_factory=list)
     product_spent: list[float] = field(default_factory=list)  # seconds trained, reached or not
+    same_model_seconds: list[float | None] = field(default_factory=list)
+    same_model_epochs: list[int | None] = field(default_factory=list)
 
     @property
     def all_reached(self) -> bool:
@@ -181,17 +185,26 @@ def measure_time_to_accuracy(
 ) -> TimeToAccuracy:
     """Wall-clock training time (test evaluations excluded) of each loop to first reach the reference's accuracy.
 
-    Per seed both loops start from the same initial weights. The reference trains `reference_epochs` epochs; the
+    Per seed: the reference loop trains the standard CNN (`REFERENCE_CNN`) for `reference_epochs` epochs; the
     target is its final test accuracy minus `margin`, and its time is that of the first epoch reaching the target.
-    The product loop (one-cycle schedule planned for `max_epochs`) then trains until it reaches the target.
+    The product loop (one-cycle schedule planned for `max_epochs`) then trains the product's default CNN for this
+    dataset until it reaches the target; and the reference loop trains the product's CNN too (same initial
+    weights as the product's), so that the loops alone are also compared on one model.
     """
     out = TimeToAccuracy()
+    product_cfg = product_cnn_config(work)
     for seed in seeds:
-        base = make_cnn(work, seed=seed)
-        ref = reference_trace(clone(base), work.X_train, work.y_train, work.X_test, work.y_test, reference_epochs, seed)
+        ref = reference_trace(make_cnn(work, REFERENCE_CNN, seed), work.X_train, work.y_train, work.X_test,
+                              work.y_test, reference_epochs, seed)  # fmt: skip
         target = max(0.0, ref.accuracy[-1] - margin)
         i_ref = ref.first_reaching(target)
         assert i_ref is not None  # the target is below the reference's last accuracy
+        base = make_cnn(work, product_cfg, seed)
+        same = reference_trace(clone(base), work.X_train, work.y_train, work.X_test, work.y_test, reference_epochs,
+                               seed)  # fmt: skip
+        i_same = same.first_reaching(target)
+        out.same_model_seconds.append(None if i_same is None else same.seconds[i_same])
+        out.same_model_epochs.append(None if i_same is None else i_same + 1)
         ours = product_trace(
             clone(base), work.X_train, work.y_train, work.X_test, work.y_test, target, max_epochs, seed
         )
@@ -203,7 +216,9 @@ def measure_time_to_accuracy(
         out.product_seconds.append(None if i_ours is None else ours.seconds[i_ours])
         out.product_epochs.append(None if i_ours is None else i_ours + 1)
         out.product_spent.append(ours.seconds[-1] if ours.seconds else float("nan"))
-        log(f"  seed {seed}: reference {_accs(ref.accuracy)} -> target {target:.4f}; product {_accs(ours.accuracy)}")
+        log(f"  seed {seed}: reference {_accs(ref.accuracy)} -> target {target:.4f}; product {_accs(ours.accuracy)} "
+            f"at {_secs(ours.seconds)}; reference loop on the product's CNN {_accs(same.accuracy)} "
+            f"at {_secs(same.seconds)}")  # fmt: skip
     return out
 
 
@@ -263,6 +278,11 @@ def measure_fashion(
     return FashionResult(stopper.trace, ref, target, tcfg.epochs, plan)
 
 
+def _describe_cnn(cfg: CNNConfig) -> str:
+    widths = "/".join(str(cfg.channels * 2**i) for i in range(cfg.conv_blocks))
+    return f"{cfg.conv_blocks} {cfg.downsample} blocks {widths}, dense {cfg.hidden}"
+
+
 def _secs(values: list[float]) -> str:
     return "[" + " ".join(f"{v:.1f}" for v in values) + "] s"
 
@@ -314,7 +334,8 @@ def run_benchmarks(
     say(f"matmul {s.matmul_size}x{s.matmul_size} fp32 and bf16 ...")
     mm32 = [measure_matmul(s.matmul_size, torch.float32, s.matmul_reps)]
     mm16 = [measure_matmul(s.matmul_size, torch.bfloat16, s.matmul_reps)]
-    say(f"throughput: {s.rounds} interleaved rounds of one epoch per loop (after a warm-up round) ...")
+    say(f"throughput: {s.rounds} interleaved rounds of one epoch per loop (after a warm-up round), both loops on "
+        f"the product CNN ({_describe_cnn(product_cnn_config(work))}) ...")  # fmt: skip
     tp = measure_throughput(work, s.rounds, s.seed)
     mm32.append(measure_matmul(s.matmul_size, torch.float32, s.matmul_reps))
     mm16.append(measure_matmul(s.matmul_size, torch.bfloat16, s.matmul_reps))
@@ -327,7 +348,7 @@ def run_benchmarks(
 
     say(
         f"time to accuracy: reference {s.reference_epochs} epochs, product at most {s.max_epochs}, "
-        f"{s.tta_seeds} seed(s) ..."
+        f"{s.tta_seeds} seed(s); the target from the reference loop on the standard CNN ({_describe_cnn(REFERENCE_CNN)}) ..."
     )
     tta = measure_time_to_accuracy(
         work, s.reference_epochs, s.margin, s.max_epochs, range(s.seed, s.seed + s.tta_seeds), say
@@ -351,9 +372,14 @@ def run_benchmarks(
         ratios = [r / o for r, o in zip(tta.reference_seconds, t_ours, strict=True)]
         e_ratios = [r / o for r, o in zip(tta.reference_epochs, e_ours, strict=True)]
         rows += [
-            Result("time_to_accuracy_s", med(t_ours), "s", t_ref, med(ratios)),
+            Result("time_to_accuracy_s", med(t_ours), "s", t_ref, med(ratios),
+                   f"product CNN ({_describe_cnn(product_cnn_config(work))}) in the product loop vs the reference "
+                   f"loop on the standard CNN ({_describe_cnn(REFERENCE_CNN)}), median of {len(ratios)} seeds"),
             Result("epochs_to_accuracy", float(med(e_ours)), "epochs", e_ref, med(e_ratios)),
-        ]
+        ]  # fmt: skip
+        same_ratio = None
+        if all(t is not None for t in tta.same_model_seconds):
+            same_ratio = med([r / o for r, o in zip(tta.same_model_seconds, t_ours, strict=True) if r is not None])
     else:
         missed = sum(t is None for t in tta.product_seconds)
         note = f"(target missed, {missed}/{len(tta.product_seconds)} seeds)"
@@ -361,6 +387,14 @@ def run_benchmarks(
             Result("time_to_accuracy_s", med(tta.product_spent), f"s {note}", t_ref, None),
             Result("epochs_to_accuracy", float(s.max_epochs), f"epochs {note}", e_ref, None),
         ]
+        same_ratio = None
+    same = [t for t in tta.same_model_seconds if t is not None]
+    rows.append(Result(
+        "time_to_accuracy_same_model_s", rows[-2].value, rows[-2].unit, med(same) if same else None, same_ratio,
+        "the loops alone: the reference loop trains the product's CNN too (same initial weights)"
+        + ("" if len(same) == len(tta.same_model_seconds) else
+           f"; it missed the target in {s.reference_epochs} epochs on {len(tta.same_model_seconds) - len(same)} seed(s)"),
+    ))  # fmt: skip
     if fashion is not None:
         say(f"Fashion-MNIST default CNN: {len(fashion.y_train):,} train / {len(fashion.y_test):,} test "
             f"({fashion.note}); target {FASHION_TARGET:.1%} ...")  # fmt: skip

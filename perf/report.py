@@ -94,6 +94,10 @@ def summary(results: list[Result]) -> str:
             )
         else:
             out.append(f"time to accuracy: target NOT reached by the product loop ({_fmt(tta.value)} s spent)")
+    same = by.get("time_to_accuracy_same_model_s")
+    if same and same.ratio:
+        out.append(f"the loops alone (the reference loop on the product's CNN as well): {same.ratio:.2f}x "
+                   f"({_fmt(same.value)} s vs {_fmt(same.reference)} s)")  # fmt: skip
     for name, label in (("train_gflops_vs_matmul_fp32", "fp32"), ("train_gflops_vs_matmul_bf16", "bf16")):
         g = by.get(name)
         if g and g.ratio:

@@ -75,10 +75,23 @@ def load_fashion_full(seed: int = 0, max_train: int = 0, max_test: int = 0) -> W
     return from_split(split, max_train, max_test)
 
 
+# The reference loop's network: the standard CNN (two max-pool blocks of 32 / 64 channels, dense 128), the model
+# the issue's figures and the pytorch/examples MNIST net are built like. The product trains its own default.
+REFERENCE_CNN = CNNConfig()
+
+
+def product_cnn_config(work: Workload) -> CNNConfig:
+    """The CNN the app trains by default on this workload's dataset (the registry's per-dataset defaults)."""
+    from bench.tasks import get_task
+
+    return get_task("image").models["cnn"].default_config(work.name)
+
+
 def make_cnn(work: Workload, cfg: CNNConfig | None = None, seed: int = 0) -> nn.Module:
-    """The product CNN with NeuralClassifier's input standardisation; the same seed gives the same weights."""
+    """A CNN (default: the product's for this dataset) with NeuralClassifier's input standardisation; the same
+    seed gives the same weights."""
     torch.manual_seed(seed)
-    model = CNN(cfg or CNNConfig(), work.in_shape, work.n_classes)
+    model = CNN(cfg or product_cnn_config(work), work.in_shape, work.n_classes)
     model.norm.mean.fill_(float(work.X_train.mean()))
     model.norm.std.fill_(float(work.X_train.std()) or 1.0)
     return model

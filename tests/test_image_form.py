@@ -40,13 +40,16 @@ def form_values(at: AppTest, dataset: str, names: list[str]) -> dict:
 
 def test_switching_the_dataset_shows_its_own_defaults() -> None:
     at = image_page()
-    fields = ["train.lr", "train.batch_size", "train.epochs", "train.patience", "cnn.channels", "cnn.dropout"]
+    fields = ["train.lr", "train.batch_size", "train.epochs", "train.patience", "cnn.channels", "cnn.conv_blocks",
+              "cnn.dropout"]  # fmt: skip
     mnist = form_values(at, "mnist-5k", fields)
-    assert mnist == {**{f"train.{k}": v for k, v in MNIST_TRAIN.items()}, "cnn.channels": 32, "cnn.dropout": 0.5}
+    assert mnist == {**{f"train.{k}": v for k, v in MNIST_TRAIN.items()}, "cnn.channels": 16, "cnn.conv_blocks": 3,
+                     "cnn.dropout": 0.5}  # fmt: skip
     at.selectbox(key="dataset").select("digits").run()
     assert not at.exception
     digits = form_values(at, "digits", fields)
-    assert digits == {**{f"train.{k}": v for k, v in DIGITS_TRAIN.items()}, "cnn.channels": 16, "cnn.dropout": 0.25}
+    assert digits == {**{f"train.{k}": v for k, v in DIGITS_TRAIN.items()}, "cnn.channels": 16, "cnn.conv_blocks": 2,
+                      "cnn.dropout": 0.25}  # fmt: skip
     # and they are exactly the registry's (what the CLI uses)
     cnn = IMAGE_TASK.models["cnn"].default_config("digits")
     assert (digits["cnn.channels"], digits["cnn.dropout"]) == (cnn.channels, cnn.dropout)

@@ -29,6 +29,7 @@ EXPECTED = {
     "target_test_accuracy",
     "time_to_accuracy_s",
     "epochs_to_accuracy",
+    "time_to_accuracy_same_model_s",
 }
 FASHION = {
     "fashion_calibration_seconds",
