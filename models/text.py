@@ -130,6 +130,13 @@ class MiniLMConfig:
     def __post_init__(self) -> None:
         check_fields(self)
 
+    @staticmethod
+    def upgrade_saved(values: dict) -> dict:
+        """Configs saved before `train_embeddings` existed fine-tuned the embeddings whenever all layers were
+        (their saved tensors include them, so without this such a run would no longer load)."""
+        values.setdefault("train_embeddings", True)
+        return values
+
 
 @dataclass
 class FrozenMiniLMConfig:

@@ -99,6 +99,26 @@ def test_minilm_weights_that_do_not_match_the_config_are_refused(fitted, tmp_pat
         bt.load_text_model(tmp_path / "m")
 
 
+def test_minilm_embeddings_are_frozen_by_default_and_old_runs_still_load(tmp_path) -> None:
+    """All layers fine-tuned: the embedding layer stays frozen unless train_embeddings (half the weights, slower
+    steps, same accuracy); a run saved before the setting existed (embeddings trained and saved) still loads."""
+    default = bt.TextNeuralClassifier("minilm", mt.MiniLMConfig(train_layers=6))
+    default.model_, default.n_classes_ = default._build(3), 3
+    trainable = {n for n, p in default.model_.named_parameters() if p.requires_grad}
+    assert ".layer.0." in " ".join(trainable) and not any("embeddings" in n for n in trainable)
+    old = bt.TextNeuralClassifier("minilm", mt.MiniLMConfig(train_layers=6, train_embeddings=True))
+    old.model_, old.n_classes_, old.n_train_, old.n_val_ = old._build(3), 3, 10, 0
+    with torch.no_grad():
+        old.model_.encoder.embeddings.word_embeddings.weight[5].fill_(0.5)  # "fine-tuned"
+    old.save(tmp_path / "m")
+    meta = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert meta["config"].pop("train_embeddings") is True  # as written before the setting existed
+    (tmp_path / "m" / "config.json").write_text(json.dumps(meta))
+    loaded = bt.load_text_model(tmp_path / "m")
+    assert loaded.config.train_embeddings is True
+    assert torch.all(loaded.model_.encoder.embeddings.word_embeddings.weight[5] == 0.5)
+
+
 def test_unknown_saved_kind_is_refused(tmp_path) -> None:
     (tmp_path / "config.json").write_text(json.dumps({"kind": "text", "name": "os.system"}))
     with pytest.raises(ConfigError, match="unknown text model"):
