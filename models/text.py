@@ -119,8 +119,8 @@ class MiniLMConfig:
         "the lower layers and embeddings stay frozen)", min=0, max=MINILM_LAYERS,
     )  # fmt: skip
     train_embeddings: bool = opt(
-        False, "Fine-tune the embedding layer too (30,522 x 384 token vectors: half of the 22.7M weights) when all "
-        "layers are fine-tuned; off = faster steps and smaller saved runs",
+        True, "Fine-tune the embedding layer too (30,522 x 384 token vectors: half of the 22.7M weights) when all "
+        "layers are fine-tuned; off = saved runs half the size, steps about 2% faster",
     )  # fmt: skip
     lr: float = opt(8e-5, "Peak learning rate of fine-tuning (overrides the training setting)", min=1e-7, max=1e-2)
     dropout: float = opt(0.1, "Dropout before the classification head", min=0.0, max=0.9)
@@ -129,13 +129,6 @@ class MiniLMConfig:
 
     def __post_init__(self) -> None:
         check_fields(self)
-
-    @staticmethod
-    def upgrade_saved(values: dict) -> dict:
-        """Configs saved before `train_embeddings` existed fine-tuned the embeddings whenever all layers were
-        (their saved tensors include them, so without this such a run would no longer load)."""
-        values.setdefault("train_embeddings", True)
-        return values
 
 
 @dataclass

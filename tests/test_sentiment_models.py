@@ -99,15 +99,16 @@ def test_minilm_weights_that_do_not_match_the_config_are_refused(fitted, tmp_pat
         bt.load_text_model(tmp_path / "m")
 
 
-def test_minilm_embeddings_are_frozen_by_default_and_old_runs_still_load(tmp_path) -> None:
-    """All layers fine-tuned: the embedding layer stays frozen unless train_embeddings (half the weights, slower
-    steps, same accuracy); a run saved before the setting existed (embeddings trained and saved) still loads."""
-    default = bt.TextNeuralClassifier("minilm", mt.MiniLMConfig(train_layers=6))
-    default.model_, default.n_classes_ = default._build(3), 3
-    trainable = {n for n, p in default.model_.named_parameters() if p.requires_grad}
+def test_minilm_embeddings_setting_and_old_runs_still_load(tmp_path) -> None:
+    """All layers fine-tuned: the embedding layer trains too unless train_embeddings is off; a run saved before
+    the setting existed (embeddings trained and saved) still loads, with its fine-tuned embeddings."""
+    frozen = bt.TextNeuralClassifier("minilm", mt.MiniLMConfig(train_layers=6, train_embeddings=False))
+    frozen.model_ = frozen._build(3)
+    trainable = {n for n, p in frozen.model_.named_parameters() if p.requires_grad}
     assert ".layer.0." in " ".join(trainable) and not any("embeddings" in n for n in trainable)
-    old = bt.TextNeuralClassifier("minilm", mt.MiniLMConfig(train_layers=6, train_embeddings=True))
+    old = bt.TextNeuralClassifier("minilm", mt.MiniLMConfig(train_layers=6))
     old.model_, old.n_classes_, old.n_train_, old.n_val_ = old._build(3), 3, 10, 0
+    assert old.model_.encoder.embeddings.word_embeddings.weight.requires_grad
     with torch.no_grad():
         old.model_.encoder.embeddings.word_embeddings.weight[5].fill_(0.5)  # "fine-tuned"
     old.save(tmp_path / "m")
