@@ -169,7 +169,7 @@ IMAGE_TASK = TaskSpec(
             "Convolutional network: conv blocks then a dense head.",
             dataset_defaults={
                 # three blocks of 16/32/64 channels: as accurate as two of 32/64 on MNIST-5k (97.9%, 3 seeds) with
-                # a quarter of the weights, 1.7x faster to train and 3.6x faster to predict (perf/loops.py)
+                # a quarter of the weights, 1.7x faster to train and 3.6x faster to predict (README, Speed)
                 "mnist-5k": {"dropout": 0.5, "channels": 16, "conv_blocks": 3},
                 "fashion-mnist": {"channels": 24},
                 "digits": {"channels": 16},
