@@ -264,8 +264,7 @@ def make_optimizer(params: list[nn.Parameter], cfg: TrainConfig) -> torch.optim.
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
     cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
-    device = params[0].device.type if params else "cpu"
-    fused = device in ("cpu", "cuda") and all(p.dtype in (torch.float32, torch.float16, torch.bfloat16) for p in params)
+    fused = (params[0].device.type if params else "cpu") in ("cpu", "cuda")
     try:
         return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused or None)
     except (RuntimeError, TypeError):  # a build without the fused kernel for this device
@@ -292,7 +291,7 @@ def _train_loop(
     n = len(Xt)
     optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], cfg)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=cfg.lr, total_steps=cfg.epochs * steps, pct_start=getattr(cfg, "warmup", 0.3)
+        optimizer, max_lr=cfg.lr, total_steps=cfg.epochs * steps, pct_start=cfg.warmup
     )
     gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
 

@@ -250,7 +250,7 @@ class MiniLMClassifier(nn.Module):
         hidden = int(self.encoder.config.hidden_size)
         self.dropout = nn.Dropout(cfg.dropout)
         self.head = nn.Linear(hidden, n_classes)
-        self.freeze_below(MINILM_LAYERS - cfg.train_layers, getattr(cfg, "train_embeddings", True))
+        self.freeze_below(MINILM_LAYERS - cfg.train_layers, cfg.train_embeddings)
 
     def freeze_below(self, n_frozen: int, train_embeddings: bool = True) -> None:
         """Freeze the lowest `n_frozen` layers, and the embeddings unless n_frozen = 0 and `train_embeddings`."""

@@ -334,8 +334,9 @@ def run_benchmarks(
     say(f"matmul {s.matmul_size}x{s.matmul_size} fp32 and bf16 ...")
     mm32 = [measure_matmul(s.matmul_size, torch.float32, s.matmul_reps)]
     mm16 = [measure_matmul(s.matmul_size, torch.bfloat16, s.matmul_reps)]
+    product_cnn = _describe_cnn(product_cnn_config(work))
     say(f"throughput: {s.rounds} interleaved rounds of one epoch per loop (after a warm-up round), both loops on "
-        f"the product CNN ({_describe_cnn(product_cnn_config(work))}) ...")  # fmt: skip
+        f"the product CNN ({product_cnn}) ...")  # fmt: skip
     tp = measure_throughput(work, s.rounds, s.seed)
     mm32.append(measure_matmul(s.matmul_size, torch.float32, s.matmul_reps))
     mm16.append(measure_matmul(s.matmul_size, torch.bfloat16, s.matmul_reps))
@@ -373,13 +374,10 @@ def run_benchmarks(
         e_ratios = [r / o for r, o in zip(tta.reference_epochs, e_ours, strict=True)]
         rows += [
             Result("time_to_accuracy_s", med(t_ours), "s", t_ref, med(ratios),
-                   f"product CNN ({_describe_cnn(product_cnn_config(work))}) in the product loop vs the reference "
+                   f"product CNN ({product_cnn}) in the product loop vs the reference "
                    f"loop on the standard CNN ({_describe_cnn(REFERENCE_CNN)}), median of {len(ratios)} seeds"),
             Result("epochs_to_accuracy", float(med(e_ours)), "epochs", e_ref, med(e_ratios)),
         ]  # fmt: skip
-        same_ratio = None
-        if all(t is not None for t in tta.same_model_seconds):
-            same_ratio = med([r / o for r, o in zip(tta.same_model_seconds, t_ours, strict=True) if r is not None])
     else:
         missed = sum(t is None for t in tta.product_seconds)
         note = f"(target missed, {missed}/{len(tta.product_seconds)} seeds)"
@@ -387,8 +385,10 @@ def run_benchmarks(
             Result("time_to_accuracy_s", med(tta.product_spent), f"s {note}", t_ref, None),
             Result("epochs_to_accuracy", float(s.max_epochs), f"epochs {note}", e_ref, None),
         ]
-        same_ratio = None
     same = [t for t in tta.same_model_seconds if t is not None]
+    same_ratio = None
+    if tta.all_reached and len(same) == len(tta.same_model_seconds):
+        same_ratio = med([r / o for r, o in zip(same, tta.product_seconds, strict=True) if o is not None])
     rows.append(Result(
         "time_to_accuracy_same_model_s", rows[-2].value, rows[-2].unit, med(same) if same else None, same_ratio,
         "the loops alone: the reference loop trains the product's CNN too (same initial weights)"

@@ -100,7 +100,7 @@ def run_section(quick: bool = False, seed: int = 0, log: Callable[[str], None] =
     """Measure and return the rows (names prefixed "sentiment.")."""
     from bench.explain import explain_text
     from data.text import load_tweets
-    from models.text import encode
+    from models.text import MINILM_LAYERS, encode
 
     n = samples or (320 if quick else 1_600)
     split = load_tweets(seed=seed, max_samples=n, test_samples=1000)
@@ -117,7 +117,7 @@ def run_section(quick: bool = False, seed: int = 0, log: Callable[[str], None] =
     plain_s = plain_epoch(ids, y, seed)
     log(f"  plain loop   {plain_s:.1f} s")
     emb_s = None
-    if layers == 6 and est.config.train_embeddings:
+    if layers == MINILM_LAYERS and est.config.train_embeddings:
         emb_s = float(product_fit(texts, y, seed, train_layers, train_embeddings=False)[0].history_[0].seconds)
         log(f"  product path with the embeddings frozen {emb_s:.1f} s")
     scale = FULL_TRAIN / len(y)
