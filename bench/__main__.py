@@ -8,7 +8,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
+import traceback
 import typing
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from bench import cli_experiments, forecasting, text_cli
 from bench.runner import BenchmarkRequest, leaderboard_rows
 from bench.tasks import REGISTRY, TaskSpec
 from models.config import ConfigError, TrainConfig
+from models.redact import install_log_redaction, redact
 
 if typing.TYPE_CHECKING:
     from bench.jobs import Job
@@ -123,7 +126,26 @@ def run_as_job(request: BenchmarkRequest, store: bool) -> Job:
 
 def main(argv: list[str] | None = None) -> int:
     """Run a benchmark from the command line as a job in a worker process; prints a leaderboard, returns an exit
-    code (0 done, 2 bad settings or data, 1 failed, 130 interrupted)."""
+    code (0 done, 2 bad settings or data, 1 failed, 130 interrupted).
+
+    Nothing printed names a credential: log lines pass through models.redact, and an unexpected failure (an
+    unreachable tracking server, whose MLflow message quotes the URI with its password) is one redacted line;
+    NEURALBENCH_DEBUG=1 adds the traceback, redacted too."""
+    install_log_redaction()
+    try:
+        return _main(argv)
+    except Exception as exc:
+        from bench.runs import store_error
+
+        print(f"error: {store_error(exc)}", file=sys.stderr)
+        if os.environ.get("NEURALBENCH_DEBUG"):
+            print(redact(traceback.format_exc()), file=sys.stderr)
+        else:
+            print("(set NEURALBENCH_DEBUG=1 to see the traceback)", file=sys.stderr)
+        return 1
+
+
+def _main(argv: list[str] | None) -> int:
     from bench.jobs import CANCELLED, DONE
 
     argv = sys.argv[1:] if argv is None else argv
@@ -155,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             data_options={**data_options, **text_cli.data_options(args)},
         )  # fmt: skip
     except (ConfigError, TypeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact(exc)}", file=sys.stderr)
         return 2
     try:
         job = run_as_job(request, store=not args.no_store)
@@ -166,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         print("stopped; the unfinished run was discarded", file=sys.stderr)
         return 130
     if job.status != DONE:
-        print(f"error: {job.error}", file=sys.stderr)
+        print(f"error: {redact(job.error)}", file=sys.stderr)
         return 2 if job.error_kind == "user" else 1
     report = job.result()
     print_report(report)

@@ -156,7 +156,9 @@ def workload_key(model: nn.Module, x: torch.Tensor, batch_size: int) -> str:
 
 def cache_path() -> Path:
     """`calibration.json` in the run folder (NEURALBENCH_RUNS, default ./runs), read at call time."""
-    return Path(os.environ.get("NEURALBENCH_RUNS", ROOT / "runs")) / CACHE_NAME
+    from data.paths import state_root
+
+    return state_root() / CACHE_NAME
 
 
 def _read_cache(path: Path) -> dict[str, Any]:

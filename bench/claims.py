@@ -35,6 +35,7 @@ from bench.sweep import (
 )
 from bench.tasks import REGISTRY, get_task
 from models.config import TrainConfig
+from models.redact import redact
 
 TAG_CLAIM = "neuralbench.claim"
 Log = Callable[[str], None]
@@ -410,7 +411,7 @@ def forecast_section(ctx: Ctx) -> list[dict[str, Any]]:
 
 def _not_measured(s: dict[str, Any], why: str) -> dict[str, Any]:
     s["status"] = "not measured"
-    s["paragraphs"].append(f"Not measured: {why}.")
+    s["paragraphs"].append(f"Not measured: {redact(why)}.")
     return s
 
 
@@ -596,7 +597,7 @@ def build_report(
                 sections.extend(fn(ctx))
             except NotMeasured as exc:
                 for k in ("image", "comparison", "errors") if key == "image" else (key,):
-                    sections.append(_not_measured(_section(k, TITLES[k], ""), str(exc)))
+                    sections.append(_not_measured(_section(k, TITLES[k], ""), redact(exc)))
 
     if backend == "ray" and run_missing:
         from bench import ray_backend

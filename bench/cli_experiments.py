@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from models.config import ConfigError
+from models.redact import redact
 
 COMMANDS = ("sweep", "report", "export")
 
@@ -62,7 +63,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         return {"sweep": sweep, "report": report, "export": export}[args.task](args)
     except (ConfigError, DatasetUnavailable, TrainingAborted, RunNotFound, ExportError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact(exc)}", file=sys.stderr)
         return 2
 
 

@@ -6,6 +6,9 @@ Neural models: shap.GradientExplainer (expected gradients). Logistic regression:
 
 from __future__ import annotations
 
+import os
+import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -15,10 +18,45 @@ MAX_BACKGROUND = 100
 MAX_EXPLAIN = 16
 PRETRAINED_BACKGROUND = 8
 PRETRAINED_SAMPLES = 8
+# Every explanation is bounded in time as well as in size (SECURITY.md item 26): the model calls it makes check a
+# deadline and stop the explanation when it has passed, so one slow model or long text cannot hold a server thread.
+MAX_EXPLAIN_SECONDS = float(os.environ.get("NEURALBENCH_SHAP_SECONDS", "30"))
+MAX_TEXT_TOKENS = 128  # words explained (texts are capped at MAX_CHARS before); the rest is left out, and said so
 
 
 class ExplanationUnavailable(ValueError):
     """This model has no SHAP explainer here; the message says which ones do."""
+
+
+class ExplanationTimeout(ExplanationUnavailable):
+    """The explanation ran past its time limit and was stopped; the message says so."""
+
+
+def _deadline(seconds: float | None = None) -> Callable[[], None]:
+    """A check to call before each model evaluation: raises ExplanationTimeout once `seconds` have passed."""
+    limit = MAX_EXPLAIN_SECONDS if seconds is None else seconds
+    end = time.perf_counter() + limit
+
+    def check() -> None:
+        if time.perf_counter() > end:
+            raise ExplanationTimeout(
+                f"the explanation was stopped after its limit of {limit:g} s (the model is too slow here for SHAP); "
+                "the prediction itself is unaffected"
+            )
+
+    return check
+
+
+class _Bounded(torch.nn.Module):
+    """`module`, with the deadline checked before every forward pass (shap's explainers call it in batches)."""
+
+    def __init__(self, module: torch.nn.Module, check: Callable[[], None]) -> None:
+        super().__init__()
+        self.module, self.check = module, check
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check()
+        return self.module(x)
 
 
 def explainable(estimator: Any) -> bool:
@@ -53,7 +91,7 @@ def explain_images(
         device = next(model.parameters()).device
         bg = torch.as_tensor(X_background, dtype=torch.float32, device=device)
         xt = torch.as_tensor(X, dtype=torch.float32, device=device)
-        explainer = shap.GradientExplainer(model, bg)
+        explainer = shap.GradientExplainer(_Bounded(model, _deadline()), bg)
         values = np.asarray(explainer.shap_values(xt, nsamples=nsamples, rseed=seed))
         with torch.no_grad():
             base = model(bg).mean(0).cpu().numpy()
@@ -87,8 +125,6 @@ def explain_photo(image: Any, *, nsamples: int = PRETRAINED_SAMPLES, seed: int =
     shows which details pushed the label up. Returns {"values": (H, W) summed over colour channels,
     "image": (H, W, 3) in [0, 1] as the model saw it, "label", "probability", "method", "seconds"}.
     """
-    import time
-
     import shap
     from PIL import ImageFilter, ImageOps
 
@@ -103,7 +139,7 @@ def explain_photo(image: Any, *, nsamples: int = PRETRAINED_SAMPLES, seed: int =
     with torch.no_grad():
         proba = torch.softmax(model(torch.from_numpy(x)), 1)[0].numpy()
     top = int(proba.argmax())
-    explainer = shap.GradientExplainer(model, torch.from_numpy(background))
+    explainer = shap.GradientExplainer(_Bounded(model, _deadline()), torch.from_numpy(background))
     values, _ = explainer.shap_values(torch.from_numpy(x), nsamples=nsamples, rseed=seed, ranked_outputs=1)
     vals = np.asarray(values)
     # shap puts the ranked outputs last, (N, C, H, W, 1); older releases returned a list, (1, N, C, H, W)
@@ -150,8 +186,6 @@ def explain_text(
     Returns {"tokens": [str], "values": (T, K), "base_values": (K,), "other": (K,), "method", "predicted",
     "proba": (K,), "seconds"}.
     """
-    import time
-
     from data.text import clean_text
 
     t0 = time.perf_counter()
@@ -172,6 +206,12 @@ def explain_text(
 def _explain_partition(estimator: Any, text: str, max_evals: int) -> dict[str, Any]:
     import shap
 
+    words = text.split()
+    cut = len(words) > MAX_TEXT_TOKENS
+    if cut:  # the partition tree and the model calls grow with the text: explain its first MAX_TEXT_TOKENS words
+        text = " ".join(words[:MAX_TEXT_TOKENS])
+    check = _deadline()
+
     if getattr(estimator, "name", "") in ("minilm", "minilm_frozen"):
         from transformers import AutoTokenizer
 
@@ -186,6 +226,7 @@ def _explain_partition(estimator: Any, text: str, max_evals: int) -> dict[str, A
         how = "words"
 
     def f(texts: Any) -> np.ndarray:
+        check()
         return np.asarray(estimator.predict_proba(np.array([str(t) for t in texts], dtype=object)))
 
     explainer = shap.Explainer(f, masker, algorithm="partition")
@@ -202,7 +243,7 @@ def _explain_partition(estimator: Any, text: str, max_evals: int) -> dict[str, A
         "base_values": base,
         "other": np.zeros(values.shape[1]),
         "method": f"Partition explainer with a text masker over {how} (at most {evals} model calls; "
-        "values in probability)",
+        "values in probability)" + (f"; only the first {MAX_TEXT_TOKENS} words are explained" if cut else ""),
     }
 
 

@@ -35,6 +35,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from data.guard import ServerBusy  # the one "no room for more work now" error, with a message for the user
+from models.redact import install_log_redaction, redact
+
 if TYPE_CHECKING:
     from bench.runs import RunStore
 
@@ -47,6 +50,8 @@ Event = tuple[str, dict[str, Any]]
 Target = Callable[..., dict[str, Any]]
 
 MAX_CONCURRENT_RUNS = int(os.environ.get("NEURALBENCH_MAX_CONCURRENT_RUNS", "2"))
+# Trainings that may wait for a slot at once (all sessions together); one more is refused with a message.
+MAX_QUEUED_RUNS = int(os.environ.get("NEURALBENCH_MAX_QUEUED_RUNS", "8"))
 # Modules the forkserver imports once, so that a worker starts in well under a second instead of re-importing
 # torch, scikit-learn and MLflow for every job.
 PRELOAD = ["bench.jobs", "bench.runner", "bench.runs", "mlflow", "mlflow.tracking"]
@@ -65,7 +70,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from data.images import DatasetUnavailable
     from models.config import ConfigError
 
-    return (ConfigError, DatasetUnavailable, TrainingAborted)
+    return (ConfigError, DatasetUnavailable, TrainingAborted, ServerBusy)
 
 
 def human_error(exc: BaseException) -> tuple[str, str]:
@@ -74,7 +79,11 @@ def human_error(exc: BaseException) -> tuple[str, str]:
     The full traceback of an internal error is logged where it happened (the server log), never shown.
     """
     if isinstance(exc, user_errors()):
-        return "user", str(exc)
+        return "user", redact(exc)  # a user's message may still quote a URI or header: no credential in it
+    from bench.runs import store_error, store_unreachable
+
+    if store_unreachable(exc):  # MLflow's text names the URI with its password: say it in words instead
+        return "internal", f"the training could not record its run: {store_error(exc)}"
     return "internal", (
         f"the training failed because of an internal error ({type(exc).__name__}); the details are in the server log"
     )
@@ -248,6 +257,7 @@ def _worker_main(
     signal.signal(signal.SIGTERM, _on_sigterm)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in a terminal goes to the parent, which cancels
     os.environ.update(env)
+    install_log_redaction()  # the worker's own log lines (tracebacks from MLflow name the tracking URI)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s [worker %(process)d] %(message)s")
     try:
@@ -267,7 +277,7 @@ def _worker_main(
     except BaseException as exc:
         kind, message = human_error(exc)
         if kind == "internal":
-            log.error("job failed:\n%s", traceback.format_exc())
+            log.error("job failed:\n%s", redact(traceback.format_exc()))
         with contextlib.suppress(OSError, ValueError):
             conn.send(("error", kind, message))
     finally:
@@ -355,6 +365,46 @@ class _QueueingExecutor(Executor):
     def _cancel(self, job: Any) -> bool:
         """Stop `job` (see Job.cancel)."""
 
+    # --- bounds shared by every queue (SECURITY.md item 23) -------------------------------------------------
+    _reserved = 0  # slots held by work that runs outside a job (a sweep), see hold_slot
+
+    def _n_running(self) -> int:
+        raise NotImplementedError
+
+    def _kick(self) -> None:
+        """Start queued jobs that now fit."""
+
+    def _room_to_start(self) -> bool:
+        """Whether one more job (or a slot holder) may start now; call holding `_lock`."""
+        return self._n_running() + self._reserved < self.max_concurrent
+
+    def _check_queue_room(self) -> None:
+        """Refuse a new job when MAX_QUEUED_RUNS wait already; call holding `_lock`."""
+        if len(self._queue) >= MAX_QUEUED_RUNS:
+            raise ServerBusy(
+                f"{len(self._queue)} trainings are already waiting for this server; try again when one has finished"
+            )
+
+    @contextlib.contextmanager
+    def hold_slot(self, what: str = "sweep", wait: float = 60.0) -> Any:
+        """Count work that runs outside a job (a sweep's trials) as one running job while the block runs, so
+        it waits its turn behind queued jobs and other jobs wait for it; ServerBusy after `wait` seconds."""
+        deadline = time.monotonic() + wait
+        while True:
+            with self._lock:
+                if not self._queue and self._room_to_start():
+                    self._reserved += 1
+                    break
+            if time.monotonic() > deadline:
+                raise ServerBusy(f"every training slot of this server is busy; the {what} did not start, try again")
+            time.sleep(0.2)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._reserved -= 1
+            self._kick()
+
 
 class LocalJob(_QueuedJob):
     """A job of a LocalProcessExecutor."""
@@ -418,6 +468,7 @@ class LocalProcessExecutor(_QueueingExecutor):
             raise RuntimeError("the executor was shut down")
         job = LocalJob(self, request, store_location(store), target or self.target)
         with self._lock:
+            self._check_queue_room()
             self._queue.append(job)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._monitor, name="neuralbench-jobs", daemon=True)
@@ -444,6 +495,16 @@ class LocalProcessExecutor(_QueueingExecutor):
         from multiprocessing import forkserver
 
         threading.Thread(target=forkserver.ensure_running, name="neuralbench-forkserver", daemon=True).start()
+
+    def _n_running(self) -> int:
+        return len(self._running)
+
+    def _kick(self) -> None:
+        with self._lock:
+            if self._queue and (self._thread is None or not self._thread.is_alive()):
+                self._thread = threading.Thread(target=self._monitor, name="neuralbench-jobs", daemon=True)
+                self._thread.start()
+        self._wake()
 
     def running(self) -> int:
         """How many jobs run now."""
@@ -485,7 +546,7 @@ class LocalProcessExecutor(_QueueingExecutor):
     def _monitor(self) -> None:
         while True:
             with self._lock:
-                while self._queue and len(self._running) < self.max_concurrent:
+                while self._queue and self._room_to_start():
                     job = self._queue.popleft()
                     with job._s.cond:  # "queued" means "in the queue": no gap without a status or a position
                         job._s.status = RUNNING
@@ -609,9 +670,16 @@ class InlineExecutor(_QueueingExecutor):
     def submit(self, request: Any, *, store: RunStore | bool | None = True) -> InlineJob:
         job = InlineJob(self, request, store_location(store))
         with self._lock:
+            self._check_queue_room()
             self._queue.append(job)
         self._pump()
         return job
+
+    def _n_running(self) -> int:
+        return self._running
+
+    def _kick(self) -> None:
+        self._pump()
 
     def shutdown(self) -> None:
         with self._lock:
@@ -629,7 +697,7 @@ class InlineExecutor(_QueueingExecutor):
 
     def _pump(self) -> None:
         with self._lock:
-            while self._queue and self._running < self.max_concurrent:
+            while self._queue and self._room_to_start():
                 job = self._queue.popleft()
                 self._running += 1
                 with job._s.cond:
@@ -647,7 +715,7 @@ class InlineExecutor(_QueueingExecutor):
         except BaseException as exc:
             kind, message = human_error(exc)
             if kind == "internal":
-                log.error("job failed:\n%s", traceback.format_exc())
+                log.error("job failed:\n%s", redact(traceback.format_exc()))
             job._end(FAILED, error=message, kind=kind)
         finally:
             with self._lock:

@@ -353,12 +353,16 @@ def cli(argv: list[str] | None = None) -> int:
         try:
             run = load_run(args.run, models=[args.model] if args.model else None)
         except Exception as exc:  # unknown run, missing artifact: a message, not a traceback
-            print(f"cannot load run {args.run}: {exc}", file=sys.stderr)
+            from bench.runs import store_error
+
+            print(f"cannot load run {args.run}: {store_error(exc)}", file=sys.stderr)  # no raw URI or password
             return 2
         try:
             threshold: Threshold | None = calibrate_run(run, args.model)
         except Exception as exc:  # the dataset may be gone (custom upload) or the model has no probabilities
-            print(f"note: no calibrated warning threshold ({exc})", file=sys.stderr)
+            from models.redact import redact
+
+            print(f"note: no calibrated warning threshold ({redact(exc)})", file=sys.stderr)
             threshold = None
         preds_run = predict_decoded(run, images, threshold)
         table = rows(run, preds_run)

@@ -73,8 +73,11 @@ def session(store: Any = None, num_cpus: int | None = None) -> Iterator[dict[str
         "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false",
         "NEURALBENCH_RUNS": str(root),
     }
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        env["MLFLOW_TRACKING_URI"] = os.environ["MLFLOW_TRACKING_URI"]
+    # the workers reach the store through their environment, never through a trial's config (which Tune writes
+    # in plain text into every trial's params.json): the store's own URI, else the one of this process
+    uri = getattr(store, "tracking_uri", None) if store is not None and not getattr(store, "local", True) else None
+    if uri or os.environ.get("MLFLOW_TRACKING_URI"):
+        env["MLFLOW_TRACKING_URI"] = uri or os.environ["MLFLOW_TRACKING_URI"]
     address = cluster_address()
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING,
                               "configure_logging": False}  # fmt: skip
@@ -95,23 +98,47 @@ def session(store: Any = None, num_cpus: int | None = None) -> Iterator[dict[str
         ray.shutdown()
 
 
+def trial_config(spec: SweepSpec, store: Any, root: Path) -> dict[str, Any]:
+    """What every trial of the sweep gets as its Tune config (Tune writes it, in plain text, into each trial's
+    params.json and params.pkl): the spec and where the store is, never its URI or any credential. The
+    workers read MLFLOW_TRACKING_URI from their environment (see `session`)."""
+    return {"spec": spec.to_json(), "threads": 1, "store": store is not None,
+            "local_store": bool(getattr(store, "local", True)), "root": str(root)}  # fmt: skip
+
+
+def _worker_store(config: dict[str, Any]) -> Any:
+    """The run store of a trial, opened from the worker's environment (the config holds no URI)."""
+    from bench.runs import RunStore
+
+    if not config["store"]:
+        return None
+    if config.get("local_store", True):
+        os.environ.pop("MLFLOW_TRACKING_URI", None)  # the driver's store is the sqlite file under root
+    elif not os.environ.get("MLFLOW_TRACKING_URI"):
+        raise ConfigError("the Ray workers have no MLFLOW_TRACKING_URI in their environment, so they cannot "
+                          "reach the tracking server; set it where the Ray cluster is started")  # fmt: skip
+    return RunStore(root=config["root"])
+
+
 def _trainable(config: dict[str, Any]) -> None:
     """One Tune trial: a normal runner run, logged to the store by this worker; reports its record as JSON."""
     import torch
     from ray import tune
 
-    from bench.runs import RunStore
+    from bench.runs import store_error
     from bench.train import TrainingAborted
 
     torch.set_num_threads(max(1, int(config["threads"])))
     spec = SweepSpec.from_json(config["spec"])
     cell_index, seed = int(config["cell"]), int(config["seed"])
     cell = spec.cells[cell_index]
-    store = RunStore(tracking_uri=config["tracking_uri"], root=config["root"]) if config["store"] else None
     try:
-        record = run_trial(spec, cell_index, cell, seed, store)
+        record = run_trial(spec, cell_index, cell, seed, _worker_store(config))
     except (TrainingAborted, ConfigError) as exc:
         record = failed_record(cell_index, cell, seed, f"{type(exc).__name__}: {exc}")
+    except Exception as exc:  # e.g. the store failed: a redacted record, not Tune's error.txt with the URI in it
+        logging.getLogger(__name__).exception("trial %s seed %s failed", cell_index, seed)  # redacted log
+        record = failed_record(cell_index, cell, seed, f"{type(exc).__name__}: {store_error(exc)}")
     tune.report({"record": json.dumps(record)})
 
 
@@ -138,11 +165,7 @@ def run_trials(
             concurrent = max(1, min(max_concurrent or cpus, cpus, spec.n_trials))
             trials = spec.trials()
             root = runs_root(store)
-            const = {
-                "spec": spec.to_json(), "threads": 1, "store": store is not None,
-                "tracking_uri": getattr(store, "tracking_uri", None), "root": str(root),
-            }  # fmt: skip
-            param_space = {**const, "trial": tune.grid_search(list(range(len(trials))))}
+            param_space = {**trial_config(spec, store, root), "trial": tune.grid_search(list(range(len(trials))))}
             callback = _Progress(trials, control, on_progress)
             tuner = tune.Tuner(
                 tune.with_resources(_with_trial(trials), {"cpu": 1}),
@@ -349,7 +372,10 @@ class RayExecutor(Executor):
         self._ensure_ray(location)
         job = RayJob(self, request, location)
         job.queue = Queue(maxsize=10_000)
-        job.ref = ray.remote(num_cpus=1, max_retries=0)(_remote_body).remote(request, location, job.queue)
+        sent = location
+        if location and location.get("tracking_uri") and location["tracking_uri"] == os.environ.get("MLFLOW_TRACKING_URI"):
+            sent = {**location, "tracking_uri": None}  # the worker has it in its environment (_init_kwargs)
+        job.ref = ray.remote(num_cpus=1, max_retries=0)(_remote_body).remote(request, sent, job.queue)
         with job._s.cond:
             job._s.status = RUNNING
         self._jobs.append(job)

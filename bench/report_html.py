@@ -14,6 +14,8 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
+from models.redact import redact
+
 CSV_DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -25,12 +27,12 @@ def safe_cell(value: Any) -> Any:
 
 
 def safe_csv(df: pd.DataFrame) -> str:
-    """The table as CSV text with formula-like strings (cells and headers) neutralised."""
+    """The table as CSV text with formula-like strings (cells and headers) neutralised and credentials redacted."""
     out = df.copy()
     out.columns = [safe_cell(str(c)) for c in out.columns]
     for col in out.columns:
         if not pd.api.types.is_numeric_dtype(out[col]):
-            out[col] = out[col].map(safe_cell)
+            out[col] = out[col].map(lambda v: safe_cell(redact(v) if isinstance(v, str) else v))
     return out.to_csv(index=False)
 
 
@@ -53,6 +55,8 @@ def _table_html(df: pd.DataFrame) -> str:
     for col in shown.columns:
         if shown[col].dtype.kind == "f":
             shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else f"{v:.4g}")
+        elif shown[col].dtype.kind == "O":  # settings, errors, sources: no credential in a report
+            shown[col] = shown[col].map(lambda v: redact(v) if isinstance(v, str) else v)
     return shown.to_html(index=False, escape=True, border=0, classes="t", na_rep="")
 
 
@@ -67,20 +71,21 @@ padding:.25rem .5rem;text-align:left;vertical-align:top} table.t th{background:#
 
 def render_html(title: str, intro: list[str], sections: list[dict[str, Any]]) -> str:
     """One HTML page: sections of {"title", "paragraphs": [str], "tables": {name: DataFrame},
-    "figures": [plotly Figure]}. Text is escaped; plotly.js is inlined once so the file works offline."""
+    "figures": [plotly Figure]}. Text is escaped and redacted (no credential, models/redact.py); plotly.js is
+    inlined once so the file works offline."""
     from plotly.offline import get_plotlyjs
 
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>{html.escape(title)}</title><style>{STYLE}</style>",
+        f"<title>{html.escape(redact(title))}</title><style>{STYLE}</style>",
         f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>",
-        f"<h1>{html.escape(title)}</h1>",
+        f"<h1>{html.escape(redact(title))}</h1>",
         f"<p class='note'>Generated {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} by NeuralBench.</p>",
     ]
-    parts += [f"<p>{html.escape(p)}</p>" for p in intro]
+    parts += [f"<p>{html.escape(redact(p))}</p>" for p in intro]
     for s in sections:
-        parts.append(f"<h2>{html.escape(s['title'])}</h2>")
-        parts += [f"<p>{html.escape(p)}</p>" for p in s.get("paragraphs", [])]
+        parts.append(f"<h2>{html.escape(redact(s['title']))}</h2>")
+        parts += [f"<p>{html.escape(redact(p))}</p>" for p in s.get("paragraphs", [])]
         for name, df in s.get("tables", {}).items():
             parts.append(f"<p class='note'>{html.escape(name)}</p>")
             parts.append(_table_html(df))

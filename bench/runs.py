@@ -18,7 +18,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
@@ -27,10 +26,15 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 import numpy as np
 
+from data.paths import CallTimePath, state_root
+from models.config import ConfigError
 from models.io import read_meta
+from models.redact import SECRET_QUERY_KEYS, install_log_redaction, redact, redact_uri  # noqa: F401 (re-exported)
+
+install_log_redaction()  # every log line of a process that opens the store passes through redact()
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DIR = Path(os.environ.get("NEURALBENCH_RUNS", ROOT / "runs"))
+DEFAULT_DIR = CallTimePath(state_root)  # NEURALBENCH_RUNS, else ./runs (data/paths.py), decided at every use
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 MODEL_NAME = re.compile(r"^[a-z0-9_-]{1,40}$")
 # The only classes a stored model can be rebuilt into: "kind" in its config.json -> "module:Class" with a
@@ -47,23 +51,46 @@ class RunNotFound(LookupError):
     """The run id does not exist in the store or is malformed."""
 
 
-SECRET_QUERY_KEYS = re.compile(r"(pass|pwd|secret|token|key|auth|credential|signature|sig)", re.I)
+def store_error(exc: BaseException, store: Any = None) -> str:
+    """What went wrong with the run store, as a short clause without any credential (SECURITY.md item 27):
+    "Could not load run 1234abcd: " + store_error(exc, store).
+
+    MLflow's own messages name the tracking URI with its user:password@ and quote whole HTTP exchanges, so
+    they are never shown as they are: an unreachable or refusing server gets its own sentence, anything else
+    its first line, redacted and cut short. `store` (a RunStore) names the server in its redacted form."""
+    where = f" at {store.display_uri}" if store is not None and not getattr(store, "local", True) else ""
+    text = _chain_text(exc)
+    if UNREACHABLE.search(text):
+        return (f"the run store is unreachable: the tracking server{where} does not answer. Check that it is "
+                "running and that MLFLOW_TRACKING_URI points at it.")  # fmt: skip
+    if REFUSED.search(text):
+        return (f"the tracking server{where} refused the request (not authorised): check the credentials "
+                "given to it (MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD or a token).")  # fmt: skip
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return redact(first)[:300] or type(exc).__name__
 
 
-def redact_uri(uri: str) -> str:
-    """`uri` without credentials: user:password@ and secret-looking query values become ***."""
-    try:
-        parts = urlsplit(uri)
-    except ValueError:
-        return "(unreadable URI)"
-    if "@" in parts.netloc:
-        parts = parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1])
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
-    if any(SECRET_QUERY_KEYS.search(k) for k, _ in pairs):
-        parts = parts._replace(query=urlencode([(k, "***" if SECRET_QUERY_KEYS.search(k) else v) for k, v in pairs], safe="*"))
-    if parts == urlsplit(uri):
-        return uri  # untouched (urlunsplit would drop the empty authority of sqlite:////abs/path)
-    return urlunsplit(parts)
+def store_unreachable(exc: BaseException) -> bool:
+    """True when `exc` (or an exception it was raised from) says the tracking server could not be reached."""
+    return bool(UNREACHABLE.search(_chain_text(exc)))
+
+
+def _chain_text(exc: BaseException) -> str:
+    chain: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and all(cur is not e for e in chain) and len(chain) < 20:
+        chain.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    return " ".join(f"{type(e).__name__} {e}" for e in chain)
+
+
+UNREACHABLE = re.compile(
+    r"ConnectionError|NewConnectionError|Connection refused|Failed to establish|Max retries exceeded|"
+    r"Name or service not known|nodename nor servname|Temporary failure in name resolution|timed out|"
+    r"ConnectTimeout|ReadTimeout|No route to host|Network is unreachable",
+    re.I,
+)
+REFUSED = re.compile(r"\b(401|403)\b|Unauthorized|Forbidden|PERMISSION_DENIED|UNAUTHENTICATED", re.I)
 
 
 def _metric_key(text: str) -> str:
@@ -76,7 +103,7 @@ class RunStore:
     def __init__(self, tracking_uri: str | None = None, root: str | Path | None = None) -> None:
         from mlflow import MlflowClient
 
-        self.root = Path(root) if root else DEFAULT_DIR
+        self.root = Path(root) if root else state_root()
         uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
         self.local = uri is None
         if uri is None:
@@ -118,7 +145,7 @@ class RunStore:
             tags={"neuralbench.task": task, "neuralbench.dataset": dataset, "neuralbench.seed": str(seed)},
         )
         run_id = run.info.run_id
-        flat = [Param(k[:250], str(v)[:6000]) for k, v in sorted(params.items())]
+        flat = [Param(k[:250], redact(v)[:6000]) for k, v in sorted(params.items())]
         for i in range(0, len(flat), 100):
             self.client.log_batch(run_id, params=flat[i : i + 100])
         return run_id
@@ -153,7 +180,7 @@ class RunStore:
                     metrics.append(Metric(_metric_key(f"{m['name']}.test_{key}"), float(m["metrics"][key]), now, 0))
             metrics.append(Metric(_metric_key(f"{m['name']}.train_seconds"), float(m["train_seconds"]), now, 0))
         self.client.log_batch(run_id, metrics=metrics)
-        with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory(prefix="neuralbench-", dir=self.scratch_dir()) as tmp:
             tmp_path = Path(tmp)
             for name, est in estimators.items():
                 est.save(tmp_path / "models" / name)
@@ -166,7 +193,7 @@ class RunStore:
         """Close a run that did not finish (stopped, failed); it is never listed."""
         try:
             if reason:
-                self.client.set_tag(run_id, "neuralbench.abort_reason", reason[:5000])
+                self.client.set_tag(run_id, "neuralbench.abort_reason", redact(reason)[:5000])
             self.client.set_terminated(run_id, status)
         except Exception:  # the store must never turn a stop into a crash
             pass
@@ -235,8 +262,15 @@ class RunStore:
             self.client.get_run(run_id)
         except Exception as exc:
             raise RunNotFound(f"no run {run_id}") from exc
-        with tempfile.TemporaryDirectory(prefix="neuralbench-") as dst:
+        with tempfile.TemporaryDirectory(prefix="neuralbench-", dir=self.scratch_dir()) as dst:
             yield Path(self.client.download_artifacts(run_id, path, dst))
+
+    def scratch_dir(self) -> Path:
+        """Where this store's temporary copies of artifacts live: under its own root (one place for all
+        writable state, and nothing shared with other processes' temp folders)."""
+        path = self.root / "tmp"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
 
     def load_report(self, run_id: str) -> dict[str, Any]:
         """The report.json of a finished run."""
@@ -257,4 +291,10 @@ class RunStore:
             if kind not in MODEL_KINDS:
                 raise RunNotFound(f"model {name!r} has an unknown kind {kind!r}")
             module, _, cls = MODEL_KINDS[kind].partition(":")
-            return getattr(importlib.import_module(module), cls).load(folder)
+            try:
+                return getattr(importlib.import_module(module), cls).load(folder)
+            except ConfigError:
+                raise
+            except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError, OSError) as exc:
+                # a config.json that names the right kind but misses or mistypes its fields (edited, or damaged)
+                raise ConfigError(f"stored model {name!r} is damaged or incomplete ({type(exc).__name__})") from exc

@@ -31,6 +31,7 @@ from scipy import stats
 
 from bench.tasks import REGISTRY, get_task
 from models.config import ConfigError, TrainConfig
+from models.redact import redact
 
 SIZE = "size"
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -284,7 +285,7 @@ def run_request(
 def tag_run(store: Any, run_id: str, tags: dict[str, str]) -> None:
     """Add tags to a stored run (sweep id, cell, label)."""
     for k, v in tags.items():
-        store.client.set_tag(run_id, k, str(v)[:5000])
+        store.client.set_tag(run_id, k, redact(v)[:5000])
 
 
 def run_trial(
@@ -355,7 +356,7 @@ def trial_record(spec: SweepSpec, cell_index: int, cell: dict[str, Any], seed: i
 def failed_record(cell_index: int, cell: dict[str, Any], seed: int, error: str) -> dict[str, Any]:
     """A trial that did not finish (e.g. the loss diverged): kept, counted, never averaged."""
     return {"cell": cell_index, "params": dict(cell), "label": cell_label(cell), "seed": seed, "run_id": None,
-            "status": "failed", "error": error[:500], "metric": None}  # fmt: skip
+            "status": "failed", "error": redact(error)[:500], "metric": None}  # fmt: skip
 
 
 # -------------------------------------------------------------------------------------------- running

@@ -23,13 +23,24 @@ import torch
 from torch import nn
 
 from bench.train import Callback, EarlyStopping, EpochRecord, seed_everything, select_device, train
+from data.paths import CallTimePath, cache_dir
 from data.text import clean_texts, grouped_split
 from models import text as mt
 from models.config import ConfigError, TrainConfig, config_from_dict
 from models.io import atomic_write as _atomic_write
-from models.io import load_state, load_weights, module_tensors, read_meta, read_weights, write_model_folder
+from models.io import (
+    load_skops,
+    load_state,
+    load_weights,
+    module_tensors,
+    read_meta,
+    read_weights,
+    register_skops_model,
+    skops_writer,
+    write_model_folder,
+)
 
-CACHE = Path(os.environ.get("NEURALBENCH_CACHE", Path(__file__).resolve().parent.parent / "data" / "cache"))
+CACHE = CallTimePath(cache_dir)  # NEURALBENCH_CACHE, else <state root>/cache, decided at every use
 INFER_BATCH = 128
 HUB_TIMEOUT_S = 3.0
 
@@ -384,25 +395,35 @@ TFIDF_CONFIGS: dict[str, type] = {
 }
 
 
-def _load_skops(path: Path) -> Any:
-    import skops.io as sio
-
-    untrusted = sio.get_untrusted_types(file=path)
-    bad = [t for t in untrusted if not t.startswith(("sklearn.", "numpy.", "scipy.sparse."))]
-    if bad:
-        raise ConfigError(f"refusing to load {path.name}: untrusted types {bad}")
-    return sio.load(path, trusted=untrusted)
+# The exact types each stored text pipeline is made of (models.io.load_skops refuses any other type).
+_TFIDF = ("sklearn.pipeline.Pipeline", "sklearn.feature_extraction.text.TfidfVectorizer",
+          "sklearn.feature_extraction.text.TfidfTransformer")  # fmt: skip
+_TFIDF_CLASSIFIER = {"tfidf_lr": "sklearn.linear_model._logistic.LogisticRegression",
+                     "tfidf_svm": "sklearn.svm._classes.LinearSVC", "tfidf_nb": "sklearn.naive_bayes.MultinomialNB"}  # fmt: skip
 
 
-def _skops_writer(obj: Any) -> Callable[[str], object]:
-    """A `write_model_folder` writer that dumps `obj` with skops (no pickle)."""
+def _is_tfidf_pipeline(classifier: str) -> Callable[[Any], bool]:
+    def check(obj: Any) -> bool:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.pipeline import Pipeline
 
-    def write(path: str) -> None:
-        import skops.io as sio
+        steps = getattr(obj, "steps", None) if type(obj) is Pipeline else None
+        return (steps is not None and len(steps) == 2 and type(steps[0][1]) is TfidfVectorizer
+                and f"{type(steps[1][1]).__module__}.{type(steps[1][1]).__name__}" == classifier)  # fmt: skip
 
-        sio.dump(obj, path)
+    return check
 
-    return write
+
+def _is_logistic_regression(obj: Any) -> bool:
+    from sklearn.linear_model import LogisticRegression
+
+    return type(obj) is LogisticRegression
+
+
+for _name, _clf in _TFIDF_CLASSIFIER.items():
+    register_skops_model(_name, {*_TFIDF, _clf}, _is_tfidf_pipeline(_clf))
+# VADER's optional score -> label regression
+register_skops_model("vader", {"sklearn.linear_model._logistic.LogisticRegression"}, _is_logistic_regression)
 
 
 class TfidfClassifier(TextEstimator):
@@ -470,14 +491,14 @@ class TfidfClassifier(TextEstimator):
         """config.json + model.skops (no pickle)."""
         meta = {"kind": "text", "name": self.name, "config": dataclasses.asdict(self.config), "seed": self.seed,
                 "n_classes": self.n_classes_, "n_train": self.n_train_}  # fmt: skip
-        write_model_folder(folder, meta, writers={"model.skops": _skops_writer(self.pipeline_)})
+        write_model_folder(folder, meta, writers={"model.skops": skops_writer(self.pipeline_)})
 
     @classmethod
     def from_saved(cls, folder: Path, meta: dict[str, Any]) -> TfidfClassifier:
-        """Load from skops, refusing any type outside scikit-learn / numpy / scipy.sparse."""
+        """Load from skops, trusting exactly the types a saved pipeline of this name is made of."""
         name = meta["name"]
         est = cls(name, config_from_dict(TFIDF_CONFIGS[name], meta["config"]), int(meta.get("seed", 0)))
-        est.pipeline_ = _load_skops(folder / "model.skops")
+        est.pipeline_ = load_skops(folder / "model.skops", name)
         est.n_classes_, est.n_train_ = int(meta["n_classes"]), int(meta.get("n_train", 0))
         return est
 
@@ -552,7 +573,7 @@ class VaderClassifier(TextEstimator):
         meta = {"kind": "text", "name": self.name, "config": dataclasses.asdict(self.config), "seed": self.seed,
                 "class_names": self.class_names, "n_classes": self.n_classes_, "n_train": self.n_train_}  # fmt: skip
         reg = self.regression_
-        write_model_folder(folder, meta, writers={"regression.skops": _skops_writer(reg)} if reg is not None else None)
+        write_model_folder(folder, meta, writers={"regression.skops": skops_writer(reg)} if reg is not None else None)
 
     @classmethod
     def from_saved(cls, folder: Path, meta: dict[str, Any]) -> VaderClassifier:
@@ -563,7 +584,7 @@ class VaderClassifier(TextEstimator):
         est.n_classes_ = int(meta["n_classes"])
         names = est.class_names or [str(i) for i in range(est.n_classes_)]
         est.mapping_ = mt.vader_mapping(names)
-        est.regression_ = _load_skops(folder / "regression.skops") if (folder / "regression.skops").is_file() else None
+        est.regression_ = load_skops(folder / "regression.skops", "vader") if (folder / "regression.skops").is_file() else None
         est.n_train_ = int(meta.get("n_train", 0))
         return est
 

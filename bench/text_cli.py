@@ -47,7 +47,7 @@ def add_predict_parser(sub: Any) -> None:
 
 def run_predict(args: argparse.Namespace, store: Any = None) -> int:
     """Load the run's models and predict the file's texts; prints a table, returns an exit code."""
-    from bench.runs import RunNotFound, RunStore
+    from bench.runs import RunNotFound, RunStore, store_error
     from bench.text import predict_run
     from data.text import safe_csv_bytes, texts_from_upload
 
@@ -58,7 +58,7 @@ def run_predict(args: argparse.Namespace, store: Any = None) -> int:
         texts, column = texts_from_upload(path.read_bytes(), path.name, args.text_col or None)
         frame, meta = predict_run(store or RunStore(), args.run, texts, [args.model] if args.model else None)
     except (ConfigError, RunNotFound) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {store_error(exc)}", file=sys.stderr)
         return 2
     print(f"run {args.run}: {meta['task']} / {meta['dataset']}, models {', '.join(meta['models'])}")
     print(f"{len(texts)} texts from {path.name}" + (f" (column {column!r})" if column else ""))

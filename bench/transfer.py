@@ -24,12 +24,20 @@ import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from bench.train import Callback, EarlyStopping, EpochRecord, predict_logits, seed_everything, train
 from models.config import ConfigError, TrainConfig, config_from_dict
-from models.io import load_weights, module_tensors, read_meta, write_model_folder
+from models.io import (
+    load_skops,
+    load_weights,
+    module_tensors,
+    read_meta,
+    register_skops_model,
+    skops_writer,
+    write_model_folder,
+)
 from models.pretrained import (
     EffNetConfig,
     EmbedLRConfig,
@@ -196,29 +204,36 @@ class EmbeddingLogReg:
 
     def save(self, folder: str | Path) -> None:
         """Write `config.json` and `model.skops`."""
-        import skops.io as sio
-
         meta = {"kind": KIND, "name": self.name, "config": dataclasses.asdict(self.config), "seed": self.seed,
                 "n_classes": self.n_classes_}  # fmt: skip
-        write_model_folder(folder, meta, writers={"model.skops": lambda p: sio.dump(self.estimator_, p)})
+        write_model_folder(folder, meta, writers={"model.skops": skops_writer(self.estimator_)})
 
     @classmethod
     def load(cls, folder: str | Path) -> EmbeddingLogReg:
-        """Load from skops, refusing any type outside scikit-learn / numpy."""
-        import skops.io as sio
-
+        """Load from skops, trusting exactly the types a saved `embed_lr` pipeline is made of."""
         folder = Path(folder)
         meta = read_meta(folder)
         est = cls(config_from_dict(EmbedLRConfig, meta["config"]), int(meta.get("seed", 0)))
-        path = folder / "model.skops"
-        untrusted = sio.get_untrusted_types(file=path)
-        bad = [t for t in untrusted if not t.startswith(("sklearn.", "numpy."))]
-        if bad:
-            raise ConfigError(f"refusing to load {path.name}: untrusted types {bad}")
-        est.estimator_ = sio.load(path, trusted=untrusted)
+        est.estimator_ = load_skops(folder / "model.skops", cls.name)
         est.n_classes_ = int(meta["n_classes"])
         est.history_ = []
         return est
+
+
+def _is_embed_lr(obj: Any) -> bool:
+    return type(obj) is Pipeline and [type(s) for _, s in obj.steps] == [StandardScaler, LogisticRegression]
+
+
+# The exact types a stored embed_lr file is made of (models.io.load_skops refuses any other type).
+register_skops_model(
+    EmbeddingLogReg.name,
+    {
+        "sklearn.pipeline.Pipeline",
+        "sklearn.preprocessing._data.StandardScaler",
+        "sklearn.linear_model._logistic.LogisticRegression",
+    },
+    _is_embed_lr,
+)
 
 
 ESTIMATORS: dict[str, type] = {"effnet": PretrainedFeatureClassifier, "embed_lr": EmbeddingLogReg}

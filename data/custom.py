@@ -16,7 +16,16 @@ from PIL import Image
 from sklearn.model_selection import train_test_split
 
 from data.images import DatasetUnavailable, ImageSplit, _with_fast_path, fast_path
-from data.uploads import InputSpec, UploadError, decode_image, default_custom_root, preprocess, read_manifest
+from data.uploads import (
+    DATASET_LIFETIME_S,
+    InputSpec,
+    UploadError,
+    decode_image,
+    default_custom_root,
+    preprocess,
+    read_manifest,
+    touch_dataset,
+)
 
 DEFAULT_IMAGE_SIZE = 64
 TEST_FRACTION = 0.2
@@ -58,7 +67,11 @@ def resolve(path: str | Path | None = None, dataset_id: str | None = None) -> Pa
     else:
         raise DatasetUnavailable("the custom dataset needs a folder: upload a zip of class folders first")
     if not folder.is_dir():
-        raise DatasetUnavailable(f"the uploaded dataset {folder.name} is no longer on this server; upload it again")
+        raise DatasetUnavailable(
+            f"the uploaded dataset {folder.name} is no longer on this server (uploaded datasets are kept "
+            f"{DATASET_LIFETIME_S // 3600} hours after their last use, within a disk quota); upload it again"
+        )
+    touch_dataset(folder)  # in use: the lifetime and the quota's eviction count from now
     return folder
 
 

@@ -12,7 +12,10 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-CACHE = Path(os.environ.get("NEURALBENCH_CACHE", Path(__file__).resolve().parent / "cache"))
+from data.paths import CallTimePath, cache_dir
+
+# Downloads and caches: NEURALBENCH_CACHE, else <state root>/cache (data/paths.py), decided at every use
+CACHE = CallTimePath(cache_dir)
 DEBIAN_FASHION = Path(os.environ.get("NEURALBENCH_FASHION_DIR", "/usr/share/datasets/fashion-mnist"))
 FASHION_FILES = (
     "train-images-idx3-ubyte.gz",

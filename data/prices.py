@@ -8,7 +8,6 @@ Untrusted input (CSV bytes, ticker text, whatever Yahoo returns) is validated he
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import os
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from data.guard import heavy_slot, sniff_delimiter
 from data.images import CACHE, DatasetUnavailable
 
 PRICE_CACHE = CACHE / "prices"
@@ -32,6 +32,9 @@ MAX_CSV_BYTES = 20 * 1024 * 1024
 MAX_CSV_COLUMNS = 200
 MAX_ROWS = 200_000
 MIN_ROWS = 30
+# longest date cell parsed: the mixed-format date parser is quadratic in the length of one cell
+MAX_DATE_CHARS = 64
+DATE_PROBE_ROWS = 2_000
 CACHE_FRESH_SECONDS = 12 * 3600
 TICKER_RE = re.compile(r"^[A-Z0-9^][A-Z0-9.\-=^]{0,14}$")
 OHLC = ("open", "high", "low", "close")
@@ -302,7 +305,14 @@ def _ticker_series(t: str, frame: pd.DataFrame, fetched: float, how: str) -> Pri
 
 def _decode(raw: bytes) -> str:
     if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        return raw.decode("utf-16")
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise PriceDataError(
+                "the file starts like UTF-16 text (a byte-order mark) but is not valid UTF-16 "
+                f"({'an odd number of bytes: truncated?' if len(raw) % 2 else exc.reason}); save it again as "
+                "UTF-8 or UTF-16"
+            ) from exc
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -310,7 +320,10 @@ def _decode(raw: bytes) -> str:
 
 
 def read_csv_table(source: str | Path | bytes) -> pd.DataFrame:
-    """A CSV (bytes or a path) as a frame of strings; encoding and delimiter detected; sizes capped."""
+    """A CSV (bytes or a path) as a frame of strings; encoding and delimiter detected; sizes capped.
+
+    Linear in the size of the file (SECURITY item 28), in one of the server's few upload slots
+    (`data.guard.heavy_slot`: ServerBusy when they stay taken)."""
     if isinstance(source, bytes):
         raw = source
     else:
@@ -322,20 +335,25 @@ def read_csv_table(source: str | Path | bytes) -> pd.DataFrame:
         raw = path.read_bytes()
     if len(raw) > MAX_CSV_BYTES:
         raise PriceDataError(f"the file is larger than {MAX_CSV_BYTES // 2**20} MB")
+    with heavy_slot("price file"):
+        return _read_csv_table(raw)
+
+
+def _read_csv_table(raw: bytes) -> pd.DataFrame:
     text = _decode(raw)
     if not text.strip():
         raise PriceDataError("the file is empty")
-    first = text.lstrip().splitlines()[0]
-    try:
-        delimiter = csv.Sniffer().sniff(first, delimiters=",;\t|").delimiter
-    except csv.Error:
-        delimiter = ","
+    start = text[: 1 << 16].lstrip()
+    first = next(iter(start.splitlines()), "")
+    delimiter = sniff_delimiter(start, ",\t;|")
     if first.count(delimiter) + 1 > MAX_CSV_COLUMNS:
         raise PriceDataError(f"the file has more than {MAX_CSV_COLUMNS} columns: is it a price table?")
     try:
         df = pd.read_csv(io.StringIO(text), sep=delimiter, dtype=str, nrows=MAX_ROWS + 1, skipinitialspace=True)
     except (pd.errors.ParserError, ValueError) as exc:
         raise PriceDataError(f"the file is not a readable CSV table: {str(exc).splitlines()[0][:200]}") from exc
+    if df.shape[1] > MAX_CSV_COLUMNS:
+        raise PriceDataError(f"the file has more than {MAX_CSV_COLUMNS} columns: is it a price table?")
     if df.shape[1] < 2:
         raise PriceDataError("need at least two columns (a date and a price); is the delimiter , ; or tab?")
     if len(df) > MAX_ROWS:
@@ -363,6 +381,11 @@ def load_csv(
     path: str | Path | bytes, date_col: str | None = None, price_col: str | None = None, name: str = "csv"
 ) -> PriceSeries:
     """The user's price table: choose the date and price columns; daily, weekly or monthly data."""
+    with heavy_slot("price file"):
+        return _load_csv(path, date_col, price_col, name)
+
+
+def _load_csv(path: str | Path | bytes, date_col: str | None, price_col: str | None, name: str) -> PriceSeries:
     df = read_csv_table(path)
     guess_date, guess_price = guess_columns(list(df.columns))
     date_col, price_col = date_col or guess_date, price_col or guess_price
@@ -375,10 +398,24 @@ def load_csv(
     if date_col == price_col:
         raise PriceDataError("the date and price columns must differ")
     notes: list[str] = []
-    dates = pd.to_datetime(df[date_col].str.strip(), errors="coerce", format="mixed")
+    date_text = df[date_col].str.strip()
+    too_long = date_text.str.len() > MAX_DATE_CHARS
+    if too_long.any():
+        row, n = int(np.flatnonzero(too_long.to_numpy())[0]), int(too_long.sum())
+        raise PriceDataError(
+            f"{n} value{'s' if n > 1 else ''} in {date_col!r} {'are' if n > 1 else 'is'} longer than "
+            f"{MAX_DATE_CHARS} characters (data row {row + 1} has {len(date_text.iloc[row]):,}): dates are short; "
+            "is this the date column?"
+        )
+    allowed_bad = max(2, 0.05 * len(df))
+    if len(df) > DATE_PROBE_ROWS:  # the wrong column of a big file: refused after a few thousand cells, not all
+        probe = int(pd.to_datetime(date_text.iloc[:DATE_PROBE_ROWS], errors="coerce", format="mixed").isna().sum())
+        if probe > DATE_PROBE_ROWS // 2:
+            raise PriceDataError(f"{probe:,} of the first {DATE_PROBE_ROWS:,} values in {date_col!r} are not dates")
+    dates = pd.to_datetime(date_text, errors="coerce", format="mixed")
     prices = _to_number(df[price_col])
     bad_dates = int(dates.isna().sum())
-    if bad_dates > max(2, 0.05 * len(df)):
+    if bad_dates > allowed_bad:
         raise PriceDataError(f"{bad_dates} of {len(df)} values in {date_col!r} are not dates")
     bad_prices = int(prices.isna().sum())
     if bad_prices > max(2, 0.05 * len(df)):

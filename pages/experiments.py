@@ -3,6 +3,7 @@ factor (mean ± sd, 95% CI, best vs rest), curves by epoch, and time / accuracy 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -12,9 +13,11 @@ import pandas as pd
 import streamlit as st
 
 from bench.report_html import sweep_figures, sweep_html, sweep_tables, tables_zip
+from bench.runs import store_error
 from bench.sweep import SweepControl, SweepSpec, list_sweeps, load_sweep, parse_grid, primary_metric, run_sweep
 from bench.tasks import REGISTRY
 from models.config import ConfigError
+from models.redact import redact
 from pages import ui
 
 logger = logging.getLogger(__name__)
@@ -80,6 +83,8 @@ def run_live(spec: SweepSpec, backend: str) -> dict[str, Any] | None:
     any rerun of the page) stops it and keeps the finished trials."""
     control = SweepControl()
     store = ui.run_store()  # resolved here: the worker thread has no Streamlit context
+    # a Ray cluster (RAY_ADDRESS) schedules its own CPUs; the local executors bound the server's trainings
+    slot = getattr(ui.job_executor(), "hold_slot", None) or (lambda *a, **k: contextlib.nullcontext())
     out: dict[str, Any] = {}
     trials: list[dict[str, Any]] = []
 
@@ -88,8 +93,12 @@ def run_live(spec: SweepSpec, backend: str) -> dict[str, Any] | None:
             if backend == "local" and not _LOCAL_LOCK.acquire(timeout=1):
                 raise ConfigError("another in-process sweep is running on this server; use Ray or wait")
             try:
-                out["summary"] = run_sweep(spec, backend=backend, store=store, control=control,
-                                           on_progress=lambda p: trials.append(p["record"]) if p["record"] else None)
+                # a sweep's trials count as one training of this server's job slots (SECURITY.md item 23)
+                with slot("sweep", wait=30.0):
+                    out["summary"] = run_sweep(
+                        spec, backend=backend, store=store, control=control,
+                        on_progress=lambda p: trials.append(p["record"]) if p["record"] else None,
+                    )  # fmt: skip
             finally:
                 if backend == "local":
                     _LOCAL_LOCK.release()
@@ -210,7 +219,7 @@ with tab_new:
         try:
             spec = build_spec(raw)
         except ConfigError as exc:
-            st.error(f"Invalid sweep: {exc}")
+            st.error(f"Invalid sweep: {redact(exc)}")
         else:
             metric, _ = primary_metric(spec.task)
             st.info(f"{len(spec.cells)} cell(s) x {len(spec.seeds)} seed(s) = {spec.n_trials} trials, scored by {metric}.")
@@ -266,7 +275,7 @@ with tab_claims:
             st.session_state["exp.claims_report"] = {"table": summary_table(rep), "html": to_html(rep),
                                                      "missing": rep["missing"]}  # fmt: skip
         except Exception as exc:
-            st.error(f"Could not build the report: {exc}")
+            st.error(f"Could not build the report: {store_error(exc, ui.run_store())}")
     built = st.session_state.get("exp.claims_report")
     if built:
         if built["missing"]:

@@ -17,6 +17,7 @@ from bench.forecasting import ForecastSetup, first_test_index
 from bench.runner import BenchmarkRequest, leaderboard_rows
 from bench.tasks import get_task
 from data import prices
+from data.guard import ServerBusy
 from data.prices import PriceDataError, PriceSeries
 from models.config import ConfigError, TrainConfig, config_from_dict
 from pages import ui
@@ -90,8 +91,8 @@ def choose_data() -> tuple[str, dict[str, Any], PriceSeries] | None:
         return None
     raw = upload.getvalue()
     try:
-        table = prices.read_csv_table(raw)
-    except PriceDataError as exc:
+        table = prices.read_csv_table(raw)  # linear, in one of the server's few upload slots (data.guard)
+    except (PriceDataError, ServerBusy) as exc:
         st.error(f"Cannot read this file: {plain(str(exc))}")
         return None
     cols = list(table.columns)
@@ -102,7 +103,7 @@ def choose_data() -> tuple[str, dict[str, Any], PriceSeries] | None:
                              key="fc.price_col")  # fmt: skip
     try:
         series = prices.load_csv(raw, date_col, price_col, name="csv")
-    except PriceDataError as exc:
+    except (PriceDataError, ServerBusy) as exc:
         st.error(f"Cannot use this file: {plain(str(exc))}")
         return None
     path = save_upload(raw)

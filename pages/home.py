@@ -3,14 +3,18 @@
 Built over the task registry only: a task added there shows up here with its evaluator's headline and leaderboard.
 """
 
+import logging
+
 import pandas as pd
 import streamlit as st
 
 from bench.runner import environment
+from bench.runs import store_error, store_unreachable
 from bench.tasks import REGISTRY
 from pages import ui
 
 RUNS_SCANNED = 200  # newest finished runs looked at per task when choosing what to show
+logger = logging.getLogger(__name__)
 
 st.title("NeuralBench")
 st.markdown(
@@ -35,8 +39,11 @@ for name, task in REGISTRY.items():
     st.subheader(task.label)
     try:
         runs = store.list_runs(name, max_results=RUNS_SCANNED)
-    except Exception as exc:  # a broken store must not take the page down
-        st.error(f"The run store could not be read: {exc}")
+    except Exception as exc:  # a broken store must not take the page down; its text may hold credentials
+        logger.warning("listing the %s runs failed", name, exc_info=True)  # redacted by bench.runs' log filter
+        st.error(f"The run store could not be read: {store_error(exc, store)}")
+        if store_unreachable(exc):
+            break  # the other tasks would only wait for the same server again
         continue
     if not runs:
         st.info(f"No finished {task.label.lower()} run yet: open its page and train.")
@@ -62,7 +69,8 @@ for name, task in REGISTRY.items():
         try:
             report = ui.load_report(shown["run_id"])
         except Exception as exc:  # a missing artifact is a message, not a crash
-            st.error(f"Could not load run {shown['run_id'][:8]}: {exc}")
+            logger.warning("loading run %s failed", shown["run_id"], exc_info=True)
+            st.error(f"Could not load run {shown['run_id'][:8]}: {store_error(exc, store)}")
             continue
         ui.provenance(report)
         ui.headline(report)

@@ -18,8 +18,18 @@ import streamlit as st
 
 from bench import predict
 from bench.evaluate import mcnemar_test, significance_verdict
-from data.uploads import DecodedImage, UploadError, decode_image, extract_image_zip
+from bench.runs import store_error
+from data.guard import ServerBusy, heavy_slot
+from data.uploads import (
+    MAX_FILES_PER_REQUEST,
+    DecodedImage,
+    UploadError,
+    decode_image,
+    decode_request,
+    extract_image_zip,
+)
 from models.config import ConfigError
+from models.redact import redact
 from pages import ui
 
 IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp"]
@@ -112,11 +122,14 @@ def collect_inputs(key: str, drawing: bool, samples: bool) -> list[tuple[str, by
     """Files, a drawing, a camera picture and bundled samples, as (name, bytes); nothing decoded yet."""
     files: list[tuple[str, bytes]] = []
     ups = st.file_uploader(
-        "Upload images (PNG, JPEG, WebP, GIF, BMP; one or many)", type=IMAGE_TYPES, accept_multiple_files=True,
-        key=f"{key}.files",
+        f"Upload images (PNG, JPEG, WebP, GIF, BMP; up to {MAX_FILES_PER_REQUEST} at a time)", type=IMAGE_TYPES,
+        accept_multiple_files=True, key=f"{key}.files",
     )  # fmt: skip
-    for up in ups or []:
+    ups = list(ups or [])
+    for up in ups[:MAX_FILES_PER_REQUEST]:
         files.append((up.name, up.getvalue()))
+    for up in ups[MAX_FILES_PER_REQUEST:]:  # refused by decode_request with one message; bytes never copied
+        files.append((up.name, b""))
     cols = st.columns(3)
     if drawing and cols[0].toggle("Draw", key=f"{key}.draw", help="Draw a digit or a shape with the mouse"):
         try:
@@ -131,7 +144,7 @@ def collect_inputs(key: str, drawing: bool, samples: bool) -> list[tuple[str, by
             if png is not None:
                 files.append(("drawing.png", png))
         except Exception as exc:  # the canvas is a custom component: if it fails, uploads still work
-            cols[0].warning(f"The drawing canvas is not available here ({type(exc).__name__}: {exc}).")
+            cols[0].warning(f"The drawing canvas is not available here ({type(exc).__name__}: {redact(exc)}).")
     if cols[1].toggle("Camera", key=f"{key}.use_camera", help="Take a picture with your camera"):
         shot = cols[1].camera_input("Take a picture", key=f"{key}.camera")
         if shot is not None:
@@ -143,8 +156,16 @@ def collect_inputs(key: str, drawing: bool, samples: bool) -> list[tuple[str, by
 
 
 def decode_and_report(files: list[tuple[str, bytes]]) -> list[DecodedImage]:
-    """Decode uploads; every refused one gets its own error message and the rest go on."""
-    images, bad = predict.decode_all(files)
+    """Decode uploads within the request's caps (files, pixels) and the server's upload slots; every refused
+    one gets its own error message and the rest go on."""
+    if not files:
+        return []
+    try:
+        with st.spinner("Decoding the images ..."), heavy_slot("image upload"):
+            images, bad = decode_request(files)
+    except ServerBusy as exc:
+        st.error(redact(exc))
+        return []
     for _name, message in bad:
         st.error(f"Skipped: {md(message)}")
     return images
@@ -176,7 +197,7 @@ def predict_tab(dataset: str) -> None:
     try:
         ids, labels, default = _run_options(dataset)
     except Exception as exc:  # the store is optional for the rest of the page
-        st.error(f"The run store could not be read: {exc}")
+        st.error(f"The run store could not be read: {store_error(exc, ui.run_store())}")
         return
     if not ids:
         st.info("No stored image run yet: train one in the first tab (or in Transfer), then predict here.")
@@ -194,7 +215,7 @@ def predict_tab(dataset: str) -> None:
         report = ui.load_report(run_id)
         spec = predict.run_input_spec(report)
     except Exception as exc:  # a damaged or deleted run: say so, keep the page
-        st.error(f"Could not load run {run_id[:8]}: {exc}")
+        st.error(f"Could not load run {run_id[:8]}: {store_error(exc, ui.run_store())}")
         return
     how = {"digit": "MNIST-style centring", "fashion": "box centring", "rgb": "fitted RGB"}[spec.kind]
     st.caption(
@@ -205,7 +226,7 @@ def predict_tab(dataset: str) -> None:
         try:
             error_gallery(loaded_run(run_id))
         except Exception as exc:  # a damaged or deleted run: say so, keep the page
-            st.error(f"Could not load run {run_id[:8]}: {exc}")
+            st.error(f"Could not load run {run_id[:8]}: {store_error(exc, ui.run_store())}")
     files = collect_inputs("predict", drawing=spec.grayscale, samples=False)
     images = decode_and_report(files)
     if not images:
@@ -214,7 +235,7 @@ def predict_tab(dataset: str) -> None:
     try:
         run = loaded_run(run_id)
     except Exception as exc:  # a damaged or deleted run: say so, keep the page
-        st.error(f"Could not load run {run_id[:8]}: {exc}")
+        st.error(f"Could not load run {run_id[:8]}: {store_error(exc, ui.run_store())}")
         return
     th_model = run.best_with_probabilities
     th = threshold(run_id, th_model) if th_model else None
@@ -261,7 +282,7 @@ def error_gallery(run: predict.LoadedRun) -> None:
         preds = stored_predictions(run.run_id)
         split = run_split(run.run_id)
     except Exception as exc:  # deleted custom data or a missing artifact: a message, not a crash
-        st.caption(f"Not available for this run: {exc}")
+        st.caption(f"Not available for this run: {redact(exc)}")
         return
     names = [n for n in run.ranked() if n in preds]
     c1, c2 = st.columns(2)
@@ -299,7 +320,7 @@ def error_gallery(run: predict.LoadedRun) -> None:
         try:
             out = test_image_shap(run.run_id, model, pick)
         except Exception as exc:  # an explanation must never take the page down
-            st.error(f"Could not explain: {exc}")
+            st.error(f"Could not explain: {redact(exc)}")
             return
         vals = out["values"].sum(0)
         limit = float(np.abs(vals[..., list(cell)]).max()) or 1.0
@@ -376,7 +397,7 @@ def explain_upload(run: predict.LoadedRun, p: predict.ImagePrediction) -> None:
         try:
             out = upload_shap(run.run_id, name, p.prep.x)
         except Exception as exc:  # an explanation must never take the page down
-            st.error(f"Could not explain with {r['label']}: {exc}")
+            st.error(f"Could not explain with {r['label']}: {redact(exc)}")
             continue
         vals = out["values"].sum(0)  # (H, W, K)
         limit = float(np.abs(vals[..., [k1, k2]]).max()) or 1.0
@@ -425,26 +446,26 @@ def pretrained_section() -> None:
         with st.spinner("Classifying ..."):
             results = predict.predict_pretrained(images)
     except Exception as exc:  # weights missing or damaged: a message, not a traceback
-        st.error(f"The pretrained model is not available: {exc}")
+        st.error(f"The pretrained model is not available: {redact(exc)}")
         return
-    by_name = dict(files)
-    for img, r in zip(images, results, strict=True):
+    for i, (img, r) in enumerate(zip(images, results, strict=True)):
+        tag = f"{i}.{img.name}"  # widget keys by position and name: duplicate file names are fine
         left, right = st.columns([1, 2])
         left.image(img.image, caption=img.name, width="stretch")
         with right:
             st.markdown(
                 f"**{md(r['top'][0]['label'])}** ({r['top'][0]['probability']:.1%}) · {r['milliseconds']:.0f} ms"
             )
-            st.dataframe(pd.DataFrame(r["top"]), hide_index=True, key=f"pretrained.top.{img.name}")
+            st.dataframe(pd.DataFrame(r["top"]), hide_index=True, key=f"pretrained.top.{tag}")
             for note in img.notes:
                 st.caption(note)
-            if st.button("Explain the top label (SHAP)", key=f"pretrained.explain.{img.name}"):
+            if st.button("Explain the top label (SHAP)", key=f"pretrained.explain.{tag}"):
                 try:
-                    out = photo_shap(by_name[img.name], img.name)
+                    out = photo_shap(files[img.index][1], img.name)  # by position: names may repeat
                 except Exception as exc:  # bounded, cached; a failure is a message
-                    st.error(f"Could not explain: {exc}")
+                    st.error(f"Could not explain: {redact(exc)}")
                     continue
-                st.plotly_chart(overlay(out), key=f"pretrained.shap.{img.name}")
+                st.plotly_chart(overlay(out), key=f"pretrained.shap.{tag}")
                 st.caption(f"{out['method']} · {out['seconds']:.1f} s")
 
 
@@ -481,8 +502,12 @@ def transfer_tab() -> None:
     elif use_sample:
         data, what = sample_zip()
     if data is not None:
-        with st.spinner("Checking the zip ..."):
-            rep = extract_image_zip(data)
+        try:
+            with st.spinner("Checking the zip ..."), heavy_slot("zip"):
+                rep = extract_image_zip(data)
+        except ServerBusy as exc:
+            st.error(redact(exc))
+            return
         st.session_state["transfer.dataset"] = {**rep.to_dict(), "digest": rep.digest, "what": what}
     ds = st.session_state.get("transfer.dataset")
     if ds is None:
@@ -560,7 +585,7 @@ def transfer_form(ds: dict[str, Any]) -> None:
         base = task.datasets["custom"].default_train_config(seed)
         tcfg = dataclasses.replace(base, epochs=epochs)
     except ConfigError as exc:
-        st.error(f"Invalid settings: {exc}")
+        st.error(f"Invalid settings: {redact(exc)}")
         return
     from bench.runner import BenchmarkRequest
 
@@ -599,10 +624,10 @@ def run_request(request: Any) -> dict[str, Any] | None:
             report = run_benchmark(request, store=ui.run_store(), on_event=on_event)
             status.update(label="Training complete", state="complete")
     except (ConfigError, DatasetUnavailable, UploadError, TrainingAborted) as exc:
-        st.error(f"Cannot train: {exc}")
+        st.error(f"Cannot train: {redact(exc)}")
         return None
     except Exception as exc:  # anything else: a message, never a traceback; the run was closed as FAILED
-        st.error(f"Training failed: {type(exc).__name__}: {exc}")
+        st.error(f"Training failed: {type(exc).__name__}: {redact(exc)}")
         return None
     progress.progress(1.0, text="Done")
     return report
@@ -632,7 +657,7 @@ def transfer_comparisons(report: dict[str, Any]) -> None:
         preds = ui.run_store().load_predictions(report["run_id"])
         y = _test_labels(report["run_id"])
     except Exception as exc:  # the comparison is an extra: never take the results down with it
-        st.caption(f"Pretrained-vs-scratch tests unavailable: {exc}")
+        st.caption(f"Pretrained-vs-scratch tests unavailable: {redact(exc)}")
         return
     a = names["effnet"]
     st.subheader("Does pretraining help on your images?")

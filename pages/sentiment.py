@@ -15,9 +15,12 @@ import plotly.express as px
 import streamlit as st
 
 from bench.runner import BenchmarkRequest
+from bench.runs import store_error
 from bench.tasks import get_task
+from data.guard import ServerBusy
 from models.config import ConfigError, TrainConfig, config_from_dict
 from models.io import atomic_write
+from models.redact import redact
 from pages import ui
 
 TASK = get_task("sentiment")
@@ -138,9 +141,9 @@ def csv_source() -> dict[str, Any] | None:
         return None
     raw = up.getvalue()
     try:
-        df, encoding = read_csv_text(raw)
-    except ConfigError as exc:
-        st.error(f"This file cannot be used: {exc}")
+        df, encoding = read_csv_text(raw)  # linear, in one of the server's few upload slots (data.guard)
+    except (ConfigError, ServerBusy) as exc:
+        st.error(f"This file cannot be used: {redact(exc)}")
         return None
     text_guess, label_guess = guess_columns(df)
     cols = list(df.columns)
@@ -152,7 +155,7 @@ def csv_source() -> dict[str, Any] | None:
     try:
         texts, y, classes, note = labelled_texts(df, text_col, label_col)
     except ConfigError as exc:
-        st.error(f"These columns cannot be used: {exc}")
+        st.error(f"These columns cannot be used: {redact(exc)}")
         return None
     counts = ", ".join(f"{c}: {n:,}" for c, n in zip(classes, np.bincount(y), strict=True))
     st.caption(f"{len(texts):,} labelled texts ({encoding}); classes {counts}" + (f"; {note}" if note else ""))
@@ -224,7 +227,7 @@ def train_and_show(dataset: str, raw: dict[str, Any], options: dict[str, Any]) -
     try:
         request = build_request(dataset, raw, options)
     except (ConfigError, TypeError, ValueError) as exc:
-        st.error(f"Invalid settings: {exc}")
+        st.error(f"Invalid settings: {redact(exc)}")
         return
     st.session_state.pop(f"{KEY}.report", None)
     report = ui.run_job(request, f"{KEY}.job")
@@ -260,7 +263,7 @@ def misclassified_browser(report: dict[str, Any], key: str, options: dict[str, A
         split = split_of(report, options)
         preds = ui.run_store().load_predictions(run_id)
     except Exception as exc:  # a missing upload or artifact is a message
-        st.warning(f"Misclassified texts are not available for this run: {exc}")
+        st.warning(f"Misclassified texts are not available for this run: {store_error(exc, ui.run_store())}")
         return
     labels = {m["name"]: m["label"] for m in report["models"] if m["name"] in preds}
     classes = report["class_names"]
@@ -325,7 +328,7 @@ def explain_side_by_side(
             try:
                 out = explain_cached(run_id, name, text, bg if name == "tfidf_lr" else ())
             except Exception as exc:  # an explanation must never take the page down
-                st.error(f"Could not explain with {labels[name]}: {exc}")
+                st.error(f"Could not explain with {labels[name]}: {redact(exc)}")
                 continue
             k = int(out["predicted"])
             values = np.asarray(out["values"])
@@ -346,7 +349,7 @@ def top_words_section(report: dict[str, Any], key: str) -> None:
     try:
         table = stored_model(report["run_id"], "tfidf_lr").top_words(report["class_names"], 15)
     except Exception as exc:
-        st.warning(f"Top words unavailable: {exc}")
+        st.warning(f"Top words unavailable: {redact(exc)}")
         return
     st.dataframe(table, hide_index=True, key=f"{key}.top_words")
 
@@ -370,7 +373,7 @@ def predict_tab(report: dict[str, Any] | None) -> None:
     try:
         runs = ui.run_store().list_runs("sentiment")
     except Exception as exc:
-        st.error(f"The run store could not be read: {exc}")
+        st.error(f"The run store could not be read: {store_error(exc, ui.run_store())}")
     options = {r["run_id"]: ui.short_run_label(r) for r in runs}
     if report is not None and report.get("run_id"):  # this session's run first: it is what the user just trained
         mine = report["run_id"]
@@ -383,7 +386,7 @@ def predict_tab(report: dict[str, Any] | None) -> None:
     try:
         run_report = ui.load_report(run_id)
     except Exception as exc:
-        st.error(f"Could not load run {run_id[:8]}: {exc}")
+        st.error(f"Could not load run {run_id[:8]}: {store_error(exc, ui.run_store())}")
         return
     mode = st.radio("Input", ["Type a text", "Upload a CSV / TXT"], horizontal=True, key=f"{KEY}.predict_mode")
     texts: np.ndarray | None = None
@@ -407,8 +410,8 @@ def predict_tab(report: dict[str, Any] | None) -> None:
             try:
                 texts, column = texts_from_upload(up.getvalue(), up.name)
                 st.caption(f"{len(texts):,} texts" + (f" from column {column!r}" if column else ""))
-            except ConfigError as exc:
-                st.error(f"This file cannot be used: {exc}")
+            except (ConfigError, ServerBusy) as exc:
+                st.error(f"This file cannot be used: {redact(exc)}")
                 texts = None
     if texts is None:
         return
@@ -417,7 +420,7 @@ def predict_tab(report: dict[str, Any] | None) -> None:
         estimators = {m: stored_model(run_id, m) for m in labels}
         frame = predict_texts(estimators, texts, run_report["class_names"], labels)
     except Exception as exc:
-        st.error(f"Prediction failed: {exc}")
+        st.error(f"Prediction failed: {store_error(exc, ui.run_store())}")
         return
     if len(texts) == 1:  # one text: a model per row reads better than a wide row (the CSV keeps the wide form)
         st.dataframe(
@@ -527,7 +530,7 @@ with tab_data:
         try:
             data_view(load_split(dataset, 0, 0, tuple(sorted(data_options.items()))))
         except ConfigError as exc:
-            st.error(f"Cannot load this dataset: {exc}")
+            st.error(f"Cannot load this dataset: {redact(exc)}")
 
 with tab_saved:
     ui.saved_runs_tab("sentiment", KEY, show_text_report)

@@ -36,6 +36,7 @@ from bench.runs import RunStore
 from bench.settings import describe_settings, report_kind
 from bench.tasks import REGISTRY, get_task
 from models.config import field_label
+from models.redact import redact
 
 logger = logging.getLogger(__name__)
 
@@ -582,7 +583,7 @@ def shap_section(report: dict[str, Any], key: str) -> None:
                 )
         except Exception as exc:  # an explanation must never take the page down
             st.session_state.pop(state_key, None)
-            st.error(f"Could not compute the explanation: {exc}")
+            st.error(f"Could not compute the explanation: {redact(exc)}")
             return
         st.session_state[state_key] = {"inputs": inputs, "out": out}
     saved = st.session_state.get(state_key)
@@ -827,7 +828,15 @@ def run_job(request: Any, key: str, *, store: bool = True) -> dict[str, Any] | N
     )  # fmt: skip
     progress = st.progress(0.0, text="Starting ...")
     live = st.empty()
-    job = job_executor().submit(request, store=run_store() if store else False)
+    from data.guard import ServerBusy
+
+    try:
+        job = job_executor().submit(request, store=run_store() if store else False)
+    except ServerBusy as exc:  # the queue is full: say so, start nothing
+        stop_slot.empty()
+        progress.empty()
+        st.warning(str(exc), icon=":material/hourglass_top:")
+        return None
     _LIVE_JOBS[job.id] = job
     # written before the loop (a value set while Streamlit interrupts the script may not survive the rerun)
     st.session_state[f"{key}.running"] = job.id
@@ -892,9 +901,9 @@ def _show_job_end(status: str, error: str | None, kind: str | None) -> None:
     if status == CANCELLED:
         st.info("Training stopped; the unfinished run was discarded.", icon=":material/stop_circle:")
     elif kind == "user":
-        st.error(f"Cannot train: {error}", icon=":material/error:")
+        st.error(f"Cannot train: {redact(error)}", icon=":material/error:")
     else:
-        st.error(f"Training failed: {error}", icon=":material/error:")
+        st.error(f"Training failed: {redact(error)}", icon=":material/error:")
 
 
 def job_notice(key: str) -> dict[str, Any] | None:

@@ -105,13 +105,15 @@ def test_object_arrays_in_stored_predictions_are_refused(store, tmp_path) -> Non
 
 def test_loading_artifacts_leaves_no_temp_folders(store, digits) -> None:
     report = bench_run("image", "digits", ["logreg", "majority"], store=store, max_samples=300)
-    tmp = Path(tempfile.gettempdir())
-    before = set(tmp.glob("neuralbench-*"))
+    # the store's own scratch folder (not the shared temp folder, where another test run may be working)
+    tmp = store.scratch_dir()
+    assert tmp.is_relative_to(store.root)
+    before = set(tmp.iterdir())
     for _ in range(3):
         store.load_report(report["run_id"])
         store.load_predictions(report["run_id"])
         store.load_model(report["run_id"], "logreg")
-    assert set(tmp.glob("neuralbench-*")) - before == set()
+    assert set(tmp.iterdir()) - before == set()
 
 
 @pytest.mark.parametrize("where", ["compare", "environment", "finish"])
