@@ -2,7 +2,9 @@
 RAY_ADDRESS is set (`ray start --head` on the head node, `ray start --address=HEAD:6379` on the others).
 
 Every trial is one normal run of the ONE runner, logged by the worker itself to the run store (MLflow), so
-trials on a cluster need a store every node reaches: set MLFLOW_TRACKING_URI to a private tracking server.
+trials on a cluster need a store every node reaches: set MLFLOW_TRACKING_URI to a private tracking server. The
+URI reaches the workers as a task argument / Tune parameter, never in a trial's config or Ray's runtime env (both
+are written in plain text: params.json, runtime_env_agent.log).
 Ray's files (session logs, sockets, Tune's experiment folder) stay under the run folder; no dashboard is
 started; the object store is capped (NEURALBENCH_RAY_OBJECT_STORE_MB, default 256 MB).
 """
@@ -73,11 +75,8 @@ def session(store: Any = None, num_cpus: int | None = None) -> Iterator[dict[str
         "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false",
         "NEURALBENCH_RUNS": str(root),
     }
-    # the workers reach the store through their environment, never through a trial's config (which Tune writes
-    # in plain text into every trial's params.json): the store's own URI, else the one of this process
-    uri = getattr(store, "tracking_uri", None) if store is not None and not getattr(store, "local", True) else None
-    if uri or os.environ.get("MLFLOW_TRACKING_URI"):
-        env["MLFLOW_TRACKING_URI"] = uri or os.environ["MLFLOW_TRACKING_URI"]
+    # No MLFLOW_TRACKING_URI here: Ray writes the runtime env, env vars included, in plain text into its session
+    # logs (runtime_env_agent.log). The trials get the URI through Tune's object store (run_trials).
     address = cluster_address()
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING,
                               "configure_logging": False}  # fmt: skip
@@ -100,27 +99,31 @@ def session(store: Any = None, num_cpus: int | None = None) -> Iterator[dict[str
 
 def trial_config(spec: SweepSpec, store: Any, root: Path) -> dict[str, Any]:
     """What every trial of the sweep gets as its Tune config (Tune writes it, in plain text, into each trial's
-    params.json and params.pkl): the spec and where the store is, never its URI or any credential. The
-    workers read MLFLOW_TRACKING_URI from their environment (see `session`)."""
+    params.json and params.pkl): the spec and where the store is, never its URI or any credential. The URI
+    reaches the trials through `tune.with_parameters` (Ray's object store), see `run_trials`."""
     return {"spec": spec.to_json(), "threads": 1, "store": store is not None,
             "local_store": bool(getattr(store, "local", True)), "root": str(root)}  # fmt: skip
 
 
-def _worker_store(config: dict[str, Any]) -> Any:
-    """The run store of a trial, opened from the worker's environment (the config holds no URI)."""
+def store_uri(store: Any) -> str | None:
+    """The tracking URI the workers must open (None: no store, or the local sqlite store under the root)."""
+    if store is None or getattr(store, "local", True):
+        return None
+    return store.tracking_uri
+
+
+def _worker_store(config: dict[str, Any], tracking_uri: str | None) -> Any:
+    """The run store of a trial (the config holds no URI: it comes as a Tune parameter)."""
     from bench.runs import RunStore
 
     if not config["store"]:
         return None
-    if config.get("local_store", True):
+    if tracking_uri is None:
         os.environ.pop("MLFLOW_TRACKING_URI", None)  # the driver's store is the sqlite file under root
-    elif not os.environ.get("MLFLOW_TRACKING_URI"):
-        raise ConfigError("the Ray workers have no MLFLOW_TRACKING_URI in their environment, so they cannot "
-                          "reach the tracking server; set it where the Ray cluster is started")  # fmt: skip
-    return RunStore(root=config["root"])
+    return RunStore(tracking_uri=tracking_uri, root=config["root"])
 
 
-def _trainable(config: dict[str, Any]) -> None:
+def _trainable(config: dict[str, Any], tracking_uri: str | None = None) -> None:
     """One Tune trial: a normal runner run, logged to the store by this worker; reports its record as JSON."""
     import torch
     from ray import tune
@@ -133,7 +136,7 @@ def _trainable(config: dict[str, Any]) -> None:
     cell_index, seed = int(config["cell"]), int(config["seed"])
     cell = spec.cells[cell_index]
     try:
-        record = run_trial(spec, cell_index, cell, seed, _worker_store(config))
+        record = run_trial(spec, cell_index, cell, seed, _worker_store(config, tracking_uri))
     except (TrainingAborted, ConfigError) as exc:
         record = failed_record(cell_index, cell, seed, f"{type(exc).__name__}: {exc}")
     except Exception as exc:  # e.g. the store failed: a redacted record, not Tune's error.txt with the URI in it
@@ -168,7 +171,9 @@ def run_trials(
             param_space = {**trial_config(spec, store, root), "trial": tune.grid_search(list(range(len(trials))))}
             callback = _Progress(trials, control, on_progress)
             tuner = tune.Tuner(
-                tune.with_resources(_with_trial(trials), {"cpu": 1}),
+                # the URI travels in Ray's object store, not in the config Tune writes into every params.json
+                tune.with_resources(tune.with_parameters(_with_trial(trials), tracking_uri=store_uri(store)),
+                                    {"cpu": 1}),
                 param_space=param_space,
                 tune_config=tune.TuneConfig(max_concurrent_trials=concurrent, reuse_actors=False,
                                             trial_dirname_creator=lambda t: f"trial-{t.config['trial']}"),
@@ -193,9 +198,9 @@ def _with_trial(trials: list[tuple[int, dict[str, Any], int]]) -> Any:
     """The trainable with the trial index resolved into (cell, seed) before it ships to a worker."""
     table = [(i, s) for i, _, s in trials]
 
-    def trainable(config: dict[str, Any]) -> None:
+    def trainable(config: dict[str, Any], tracking_uri: str | None = None) -> None:
         cell, seed = table[int(config["trial"])]
-        _trainable({**config, "cell": cell, "seed": seed})
+        _trainable({**config, "cell": cell, "seed": seed}, tracking_uri)
 
     return trainable
 
@@ -299,8 +304,8 @@ class _Progress(_callback_base()):  # type: ignore[misc]
 def _init_kwargs(root: Path) -> dict[str, Any]:
     env = {"RAY_AUTH_MODE": "disabled", "MLFLOW_DISABLE_TELEMETRY": "true", "NEURALBENCH_RUNS": str(root),
            "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false"}  # fmt: skip
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        env["MLFLOW_TRACKING_URI"] = os.environ["MLFLOW_TRACKING_URI"]
+    # no MLFLOW_TRACKING_URI in the runtime env (Ray logs it in plain text): each job's store location, an
+    # argument of its task, names the server
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING,
                               "configure_logging": False}  # fmt: skip
     address = cluster_address()
@@ -372,10 +377,7 @@ class RayExecutor(Executor):
         self._ensure_ray(location)
         job = RayJob(self, request, location)
         job.queue = Queue(maxsize=10_000)
-        sent = location
-        if location and location.get("tracking_uri") and location["tracking_uri"] == os.environ.get("MLFLOW_TRACKING_URI"):
-            sent = {**location, "tracking_uri": None}  # the worker has it in its environment (_init_kwargs)
-        job.ref = ray.remote(num_cpus=1, max_retries=0)(_remote_body).remote(request, sent, job.queue)
+        job.ref = ray.remote(num_cpus=1, max_retries=0)(_remote_body).remote(request, location, job.queue)
         with job._s.cond:
             job._s.status = RUNNING
         self._jobs.append(job)

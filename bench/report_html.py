@@ -14,16 +14,11 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
+from data.text import neutralise_cell
 from models.redact import redact
 
-CSV_DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value: Any) -> Any:
-    """Neutralise a CSV cell that a spreadsheet would run as a formula (strings starting with = + - @ tab CR)."""
-    if isinstance(value, str) and value.startswith(CSV_DANGEROUS):
-        return "'" + value
-    return value
+# the one CSV neutraliser (strings a spreadsheet would run as a formula get a leading ')
+safe_cell = neutralise_cell
 
 
 def safe_csv(df: pd.DataFrame) -> str:

@@ -68,6 +68,9 @@ class CallTimePath(os.PathLike):
     def __hash__(self) -> int:
         return hash(self.resolve_now())
 
+    def __reduce__(self) -> tuple[type, tuple[str]]:
+        return (Path, (str(self.resolve_now()),))  # pickled (a cache, another process) as the path it is now
+
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__") or name == "_resolve":  # copy/pickle probes, and before __init__
             raise AttributeError(name)

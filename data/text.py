@@ -419,11 +419,28 @@ def texts_from_upload(raw: bytes, filename: str, text_col: str | None = None) ->
 # ---------------------------------------------------------------------------------------------- export
 
 
+# A plain signed number ("-0.52", "+3%", "-1,234.5") starts with + or - but cannot run as a formula: left as is.
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d[\d,]*)?(?:\.\d+)?(?:[eE][+-]?\d+)?%?")
+
+
 def neutralise_cell(value: Any) -> Any:
-    """A spreadsheet-safe cell: strings starting with = + - @ tab or CR get a leading ' (SECURITY item 12)."""
-    if isinstance(value, str) and value.startswith(CSV_INJECTION_PREFIXES):
+    """A spreadsheet-safe cell: strings starting with = + - @ tab or CR get a leading ' (SECURITY item 12), except
+    plain signed numbers, which a spreadsheet reads as numbers. The one neutraliser of every CSV and table."""
+    if isinstance(value, str) and value.startswith(CSV_INJECTION_PREFIXES) and not _PLAIN_NUMBER.fullmatch(value):
         return "'" + value
     return value
+
+
+def inert_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of `df` safe to show in a table that offers "Download as CSV": every text cell and header
+    neutralised like our own downloads (numbers untouched)."""
+    out = df.copy()
+    out.columns = [neutralise_cell(c) if isinstance(c, str) else c for c in out.columns]
+    for c in out.columns:
+        col = out[c]
+        if pd.api.types.is_object_dtype(col) or pd.api.types.is_string_dtype(col):
+            out[c] = col.astype(object).map(neutralise_cell)
+    return out
 
 
 def safe_csv_bytes(df: pd.DataFrame) -> bytes:

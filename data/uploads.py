@@ -310,7 +310,7 @@ def decode_request(
     good: list[DecodedImage] = []
     bad: list[tuple[str, str]] = []
     used = 0
-    for index, (name, data) in enumerate(files):
+    for index, (name, data) in enumerate(files[:max_files]):
         cost = decoded_pixels(data) if isinstance(data, (bytes, bytearray)) else 0
         if used + cost > max_pixels:
             bad.append((name, (

@@ -162,13 +162,13 @@ def show_sweep(summary: dict[str, Any], key: str) -> None:
     tables = sweep_tables(summary)
     for name, rows in summary["factors"].items():
         st.subheader(f"By {name}")
-        st.dataframe(pd.DataFrame(rows), hide_index=True, key=f"{key}.factor.{name}",
+        ui.table(pd.DataFrame(rows), hide_index=True, key=f"{key}.factor.{name}",
                      column_config={"mean": st.column_config.NumberColumn(f"{metric} mean", format="%.4f"),
                                     "sd": st.column_config.NumberColumn("sd", format="%.4f"),
                                     "ci_low": st.column_config.NumberColumn("95% CI low", format="%.4f"),
                                     "ci_high": st.column_config.NumberColumn("95% CI high", format="%.4f")})
     st.subheader("Cells")
-    st.dataframe(tables["cells"], hide_index=True, key=f"{key}.cells")
+    ui.table(tables["cells"], hide_index=True, key=f"{key}.cells")
     if summary["tests"]:
         st.subheader("Best vs the rest")
         for t in summary["tests"]:
@@ -280,7 +280,7 @@ with tab_claims:
     if built:
         if built["missing"]:
             st.warning(f"Not measured yet: {', '.join(built['missing'])}. Run `python -m bench report` to measure them.")
-        st.dataframe(built["table"], hide_index=True, key="exp.claims_table")
+        ui.table(built["table"], hide_index=True, key="exp.claims_table")
         c1, c2 = st.columns(2)
         c1.download_button("Download the claims report (HTML)", built["html"], "claims-report.html", "text/html",
                            key="exp.claims_html")  # fmt: skip

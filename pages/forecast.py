@@ -140,7 +140,7 @@ def data_view(series: PriceSeries) -> None:
         g = prices.gaps(series)
         if g:
             st.markdown("**Largest gaps between dates** (longer than usual for the frequency)")
-            st.dataframe(pd.DataFrame(g), hide_index=True, key="fc.gaps")
+            ui.table(pd.DataFrame(g), hide_index=True, key="fc.gaps")
         else:
             st.markdown("No gaps longer than usual for the frequency.")
 
@@ -348,7 +348,7 @@ def show_forecast_report(report: dict[str, Any], key: str) -> None:
     if report.get("comparisons"):
         st.subheader("Significance against the naive forecast")
         tests = pd.DataFrame(report["comparisons"])[["a_label", "mae_a", "mae_b", "mae_ratio", "statistic", "p_value"]]
-        st.dataframe(tests.rename(columns={"a_label": "model", "mae_a": "MAE", "mae_b": "naive MAE",
+        ui.table(tests.rename(columns={"a_label": "model", "mae_a": "MAE", "mae_b": "naive MAE",
                                            "mae_ratio": "MAE / naive", "statistic": "DM statistic",
                                            "p_value": "p-value"}), hide_index=True, key=f"{key}.tests")  # fmt: skip
         for c in report["comparisons"]:
@@ -356,7 +356,7 @@ def show_forecast_report(report: dict[str, Any], key: str) -> None:
     hist = ui.history_frame(report)
     if not hist.empty:
         with st.expander("LSTM / GRU training curves (per fold)"):
-            st.dataframe(hist, hide_index=True, key=f"{key}.history")
+            ui.table(hist, hide_index=True, key=f"{key}.history")
 
 
 # ---------------------------------------------------------------- the page

@@ -83,5 +83,5 @@ for task in REGISTRY.values():
         ok, reason = ds.availability()
         rows.append({"task": task.label, "dataset": ds.label, "available offline": ok, "source": reason,
                      "about": ds.description})  # fmt: skip
-st.dataframe(pd.DataFrame(rows), hide_index=True, key="home.data")
+ui.table(pd.DataFrame(rows), hide_index=True, key="home.data")
 st.caption(f"Runs are tracked with MLflow at `{store.display_uri}`.")  # credentials redacted

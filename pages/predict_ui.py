@@ -371,7 +371,7 @@ def show_one(run: predict.LoadedRun, p: predict.ImagePrediction) -> None:
         st.plotly_chart(fig, key="predict.proba")
     no_proba = [r["label"] for r in p.per_model.values() if r["proba"] is None]
     table = pd.DataFrame(predict.rows(run, [p])).drop(columns=["file", "warning"])
-    st.dataframe(table, hide_index=True, key="predict.one_table")
+    ui.table(table, hide_index=True, key="predict.one_table")
     if no_proba:
         st.caption(f"{', '.join(no_proba)}: no probabilities (the model only gives a class), so no confidence.")
     explain_upload(run, p)
@@ -419,7 +419,7 @@ def show_many(run: predict.LoadedRun, preds: list[predict.ImagePrediction]) -> N
     model = st.selectbox("Model for the table", ["(every model)", *run.labels], key="predict.table_model",
                          format_func=lambda n: run.labels.get(n, n))  # fmt: skip
     table = predict.rows(run, preds, None if model == "(every model)" else model)
-    st.dataframe(pd.DataFrame(table), hide_index=True, key="predict.table")
+    ui.table(pd.DataFrame(table), hide_index=True, key="predict.table")
     n_warn = sum(bool(p.warnings) for p in preds)
     ms = np.median([p.seconds * 1000 for p in preds])
     st.caption(f"{len(preds)} images · {n_warn} with a warning · median {ms:.0f} ms per image on the server")
@@ -456,7 +456,7 @@ def pretrained_section() -> None:
             st.markdown(
                 f"**{md(r['top'][0]['label'])}** ({r['top'][0]['probability']:.1%}) · {r['milliseconds']:.0f} ms"
             )
-            st.dataframe(pd.DataFrame(r["top"]), hide_index=True, key=f"pretrained.top.{tag}")
+            ui.table(pd.DataFrame(r["top"]), hide_index=True, key=f"pretrained.top.{tag}")
             for note in img.notes:
                 st.caption(note)
             if st.button("Explain the top label (SHAP)", key=f"pretrained.explain.{tag}"):

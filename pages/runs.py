@@ -46,7 +46,7 @@ dates = c4.date_input("Started between", (first, last), min_value=first, max_val
 since, until = (dates if isinstance(dates, tuple) and len(dates) == 2 else (None, None))
 shown = filter_runs(runs, tasks, datasets, models, since, until)
 st.caption(f"{len(shown)} of {len(runs)} runs")
-st.dataframe(shown, hide_index=True, key="runs.table",
+ui.table(shown, hide_index=True, key="runs.table",
              column_config={"started": st.column_config.DatetimeColumn("started (UTC)", format="YYYY-MM-DD HH:mm")})
 
 
@@ -71,7 +71,7 @@ with tab_cmp:
         if reports:
             cmp = compare(reports)
             st.subheader("Metrics")
-            st.dataframe(cmp["metrics"], hide_index=True, key="runs.cmp_metrics")
+            ui.table(cmp["metrics"], hide_index=True, key="runs.cmp_metrics")
             if not cmp["curves"].empty:
                 y = "val_accuracy" if cmp["curves"]["val_accuracy"].notna().any() else "val_loss"
                 fig = px.line(cmp["curves"], x="epoch", y=y, color="series", markers=True,
@@ -90,7 +90,7 @@ with tab_cmp:
                     return ["" if c in ("setting", first_col) or repr(row[c]) == repr(row[first_col])
                             else "background-color: #fff3b0" for c in row.index]  # fmt: skip
 
-                st.dataframe(diff.astype(str).style.apply(highlight, axis=1), hide_index=True, key="runs.cmp_diff")
+                ui.table(diff.astype(str).style.apply(highlight, axis=1), hide_index=True, key="runs.cmp_diff")
             tables = {"metrics": cmp["metrics"], "curves": cmp["curves"], "differences": diff}
             page = render_html("NeuralBench run comparison", [f"Runs: {', '.join(chosen)}"], [
                 {"title": "Comparison", "tables": tables,

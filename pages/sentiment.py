@@ -293,7 +293,7 @@ def misclassified_browser(report: dict[str, Any], key: str, options: dict[str, A
         st.caption(f"(confidence unavailable: {type(exc).__name__})")
     table = pd.DataFrame({"#": shown, "text": texts, "true": [classes[k] for k in split.y_test[shown]],
                           "predicted": [classes[k] for k in pred[shown]], "confidence": conf})  # fmt: skip
-    st.dataframe(table, hide_index=True, key=f"{key}.mis_table",
+    ui.table(table, hide_index=True, key=f"{key}.mis_table",
                  column_config={"confidence": st.column_config.NumberColumn(format="%.3f")})  # fmt: skip
     pick = st.selectbox("Explain one of them", list(range(len(shown))), key=f"{key}.mis_pick",
                         format_func=lambda i: f"#{shown[i]}: {texts[i][:80]}")  # fmt: skip
@@ -338,7 +338,7 @@ def explain_side_by_side(
             st.caption(f"{out['method']} · {out['seconds']:.2f} s")
             top = pd.DataFrame({"token": [t.strip() for t in out["tokens"]], "SHAP value": values[:, k]})
             top = top[top["token"] != ""].sort_values("SHAP value", key=np.abs, ascending=False).head(10)
-            st.dataframe(top, hide_index=True, key=f"{key}.{name}.top")
+            ui.table(top, hide_index=True, key=f"{key}.{name}.top")
 
 
 def top_words_section(report: dict[str, Any], key: str) -> None:
@@ -351,7 +351,7 @@ def top_words_section(report: dict[str, Any], key: str) -> None:
     except Exception as exc:
         st.warning(f"Top words unavailable: {redact(exc)}")
         return
-    st.dataframe(table, hide_index=True, key=f"{key}.top_words")
+    ui.table(table, hide_index=True, key=f"{key}.top_words")
 
 
 def show_text_report(report: dict[str, Any], key: str, options: dict[str, Any] | None = None) -> None:
@@ -423,7 +423,7 @@ def predict_tab(report: dict[str, Any] | None) -> None:
         st.error(f"Prediction failed: {store_error(exc, ui.run_store())}")
         return
     if len(texts) == 1:  # one text: a model per row reads better than a wide row (the CSV keeps the wide form)
-        st.dataframe(
+        ui.table(
             pd.DataFrame({"model": list(labels.values()),
                           "prediction": [frame[f"{lab}: prediction"].iloc[0] for lab in labels.values()],
                           "confidence": [frame[f"{lab}: confidence"].iloc[0] for lab in labels.values()]}),
@@ -432,7 +432,7 @@ def predict_tab(report: dict[str, Any] | None) -> None:
                 format="%.3f", help="Top class probability (1.0 for rule-based / majority answers)")},
         )  # fmt: skip
     else:
-        st.dataframe(frame, hide_index=True, key=f"{KEY}.predictions")
+        ui.table(frame, hide_index=True, key=f"{KEY}.predictions")
     st.download_button("Download predictions (CSV)", safe_csv_bytes(frame), file_name="predictions.csv",
                        mime="text/csv", key=f"{KEY}.download")  # fmt: skip
     if mode == "Type a text":
@@ -478,7 +478,7 @@ def data_view(split: Any) -> None:
         st.plotly_chart(fig, key=f"{KEY}.lengths")
         st.caption(f"mean {lens.mean():.0f}, 95th percentile {np.percentile(lens, 95):.0f}, max {lens.max()} tokens")
     rows = pd.DataFrame({"text": split.X_train[:50], "label": [split.class_names[k] for k in split.y_train[:50]]})
-    st.dataframe(rows, hide_index=True, key=f"{KEY}.samples")
+    ui.table(rows, hide_index=True, key=f"{KEY}.samples")
 
 
 # ---------------------------------------------------------------------------------------------- page

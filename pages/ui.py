@@ -35,6 +35,7 @@ from bench.runner import leaderboard_rows
 from bench.runs import RunStore
 from bench.settings import describe_settings, report_kind
 from bench.tasks import REGISTRY, get_task
+from data.text import inert_frame
 from models.config import field_label
 from models.redact import redact
 
@@ -57,6 +58,17 @@ FAMILY_SHADES = {
 }
 FAMILY_LABELS = {"neural": "neural", "pretrained": "pretrained", "classical": "classical", "naive": "naive"}
 OTHER_COLOR = "#2ca02c"
+
+
+
+def table(data: Any, **kwargs: Any) -> Any:
+    """`st.dataframe` of `data` with every text cell and header neutralised like our CSV downloads (SECURITY.md
+    item 12): the table's own "Download as CSV" then cannot hand a user a formula from someone's upload."""
+    if hasattr(data, "data") and hasattr(data, "apply") and not isinstance(data, pd.DataFrame):  # a pandas Styler
+        data.data = inert_frame(data.data)
+    else:
+        data = inert_frame(data if isinstance(data, pd.DataFrame) else pd.DataFrame(data))
+    return st.dataframe(data, **kwargs)
 
 
 def family_color(family: str) -> str:
@@ -265,7 +277,7 @@ def leaderboard(report: dict[str, Any], key: str) -> None:
                                                       pinned=spec.get("pinned"))  # fmt: skip
         else:
             config[c] = st.column_config.Column(spec["label"], help=spec.get("help"), pinned=spec.get("pinned"))
-    st.dataframe(df, hide_index=True, key=f"{key}.leaderboard", column_order=order, column_config=config)
+    table(df, hide_index=True, key=f"{key}.leaderboard", column_order=order, column_config=config)
     if "seed_text" in df:
         st.caption("Ranked by the mean test accuracy over seeds where a model was run with several seeds.")
 
@@ -436,8 +448,8 @@ def model_settings(report: dict[str, Any], key: str) -> None:
             desc = describe_config(mspec.config_cls, m.get("config") or {}) if mspec is not None else ""
             rows.append({"model": m["label"], "what it is": mspec.description if mspec else "", "settings": desc})
         if kind["diffs"]:
-            st.dataframe(pd.DataFrame(kind["diffs"]), hide_index=True, key=f"{key}.diffs")
-        st.dataframe(pd.DataFrame(rows), hide_index=True, key=f"{key}.model_settings")
+            table(pd.DataFrame(kind["diffs"]), hide_index=True, key=f"{key}.diffs")
+        table(pd.DataFrame(rows), hide_index=True, key=f"{key}.model_settings")
 
 
 def per_class_table(model: dict[str, Any], key: str) -> None:
@@ -447,7 +459,7 @@ def per_class_table(model: dict[str, Any], key: str) -> None:
         per_class[metric] = model["metrics"]["per_class"][metric]
         per_class[f"{metric}_pct"] = per_class[metric] * 100
     cols = ["class", "precision_pct", "recall_pct", "f1_pct", "false_positives", "false_negatives", "support"]
-    st.dataframe(
+    table(
         per_class, hide_index=True, key=f"{key}.errors", column_order=cols,
         column_config={
             "class": st.column_config.Column("class", width="small"),
@@ -474,7 +486,7 @@ def significance_table(report: dict[str, Any], key: str) -> None:
                 "p-value": fmt_p(t["p_value"]), "only A right": t["a_only_correct"],
                 "only B right": t["b_only_correct"],
             })  # fmt: skip
-    st.dataframe(pd.DataFrame(rows), hide_index=True, key=f"{key}.tests")
+    table(pd.DataFrame(rows), hide_index=True, key=f"{key}.tests")
     for c in report["comparisons"]:
         st.markdown(f"- {c['verdict']}")
 
@@ -636,7 +648,7 @@ def show_report(report: dict[str, Any], key: str) -> None:
         st.plotly_chart(curves(hist, "Training vs validation (validation carved from the training split)"),
                         key=f"{key}.curves")  # fmt: skip
         with st.expander("Every epoch as a table"):
-            st.dataframe(history_table(hist), hide_index=True, key=f"{key}.history")
+            table(history_table(hist), hide_index=True, key=f"{key}.history")
     st.subheader("Confusion matrix and errors")
     labels = {m["name"]: m["label"] for m in report["models"]}
     name = st.selectbox("Model", list(labels), format_func=labels.get, key=f"{key}.cm_model")
@@ -650,7 +662,7 @@ def show_report(report: dict[str, Any], key: str) -> None:
         st.markdown("**Per class: precision, recall, F1, false positives / negatives**")
         per_class_table(model, key)
         st.markdown("**Most confused pairs**")
-        st.dataframe(pd.DataFrame(model["errors"]["most_confused"]), hide_index=True, key=f"{key}.pairs")
+        table(pd.DataFrame(model["errors"]["most_confused"]), hide_index=True, key=f"{key}.pairs")
     if report.get("task", "image") == "image":  # text explanations live on the sentiment page
         st.subheader("Explain a prediction (SHAP)")
         shap_section(report, key)

@@ -102,3 +102,69 @@ def test_an_image_explanation_stops_at_its_time_limit(monkeypatch, tiny_mnist) -
     monkeypatch.setattr(explain, "MAX_EXPLAIN_SECONDS", 0.3)
     with pytest.raises(explain.ExplanationTimeout):
         explain.explain_images(Est(), tiny_mnist.X_train[:20], tiny_mnist.X_test[:2], nsamples=64)
+
+
+def test_mlflow_never_unpickles_even_when_the_environment_asks_for_it() -> None:
+    """An inherited MLFLOW_ALLOW_PICKLE_DESERIALIZATION=true is overridden when the run store is imported."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true"}
+    code = "import bench.runs, os; print(os.environ['MLFLOW_ALLOW_PICKLE_DESERIALIZATION'])"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "false", out.stderr
+
+
+def test_transformers_loads_only_safetensors_and_no_remote_code(monkeypatch) -> None:
+    """SECURITY.md item 19 for the transformers side: every from_pretrained call of the text models passes
+    trust_remote_code=False (and use_safetensors=True where weights are read)."""
+    import transformers
+
+    from bench import text as bt
+    from models import text as mt
+
+    calls: list[tuple[str, dict]] = []
+
+    def recorder(cls_name: str, real):
+        def from_pretrained(*args, **kwargs):
+            calls.append((cls_name, kwargs))
+            return real(*args, **kwargs)
+
+        return from_pretrained
+
+    for cls_name in ("AutoModel", "AutoTokenizer", "AutoConfig"):
+        cls = getattr(transformers, cls_name)
+        monkeypatch.setattr(cls, "from_pretrained", recorder(cls_name, cls.from_pretrained))
+    mt.tokenizer.cache_clear()
+    try:
+        mt.tokenizer()
+        mt.load_minilm_encoder(pretrained=True)
+        mt.load_minilm_encoder(pretrained=False)
+    finally:
+        mt.tokenizer.cache_clear()
+    hub: list[dict] = []
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", lambda *a, **k: hub.append(k) or None)
+    monkeypatch.setattr(transformers.AutoModelForSequenceClassification, "from_pretrained",
+                        lambda *a, **k: hub.append(k) or None)  # fmt: skip
+    try:
+        bt.load_hub_model("distilbert-test")
+    except AttributeError:
+        pass  # the fake returns None (no .eval()); only the arguments matter here
+    assert {c for c, _ in calls} == {"AutoModel", "AutoTokenizer", "AutoConfig"}
+    assert all(k.get("trust_remote_code") is False for _, k in calls), calls
+    assert all(k.get("use_safetensors") is True for c, k in calls if c == "AutoModel"), calls
+    assert hub and all(k.get("trust_remote_code") is False for k in hub), hub
+    assert any(k.get("use_safetensors") is True for k in hub), hub
+
+
+def test_a_text_longer_than_the_model_window_is_truncated_not_refused() -> None:
+    """SECURITY.md item 14: 5,000 punctuation marks (about 1,000 tokens after the character cap, above MiniLM's
+    512) become at most max_length ids, through the same encode every MiniLM model uses."""
+    from data.text import clean_text
+    from models import text as mt
+
+    ids = mt.encode([clean_text("! " * 5000)], max_length=64)
+    assert ids.shape == (1, 64) and (ids != mt.PAD_ID).sum() == 64
+    raw = mt.tokenizer()(clean_text("! " * 5000))["input_ids"]
+    assert len(raw) > 64  # the text really was longer than the window
