@@ -51,9 +51,8 @@ def test_a_sweep_holds_a_training_slot_while_it_runs() -> None:
             time.sleep(0.2)
             assert job.status == jobs.QUEUED and job.queue_position == 1
         assert job.status == jobs.RUNNING  # the slot came back when the sweep ended
-        with pytest.raises(ServerBusy, match="every training slot of this server is busy"):
-            with ex.hold_slot("sweep", wait=0.3):
-                pass  # pragma: no cover - never reached: the job holds the only slot
+        with pytest.raises(ServerBusy, match="every training slot of this server is busy"), ex.hold_slot("sweep", 0.3):
+            pass  # pragma: no cover - never reached: the job holds the only slot
     finally:
         gate.set()
         ex.shutdown()
