@@ -18,6 +18,7 @@ from bench.runner import BenchmarkRequest
 from bench.runs import store_error
 from bench.tasks import get_task
 from data.guard import ServerBusy
+from data.paths import CallTimePath, cache_dir
 from models.config import ConfigError, TrainConfig, config_from_dict
 from models.io import atomic_write
 from models.redact import redact
@@ -25,7 +26,7 @@ from pages import ui
 
 TASK = get_task("sentiment")
 KEY = "sent"
-UPLOADS = Path(__file__).resolve().parent.parent / "data" / "cache" / "uploads"
+UPLOADS = CallTimePath(lambda: cache_dir() / "uploads")  # under the one state root (data/paths.py)
 MAX_TYPED_CHARS = 5000
 SHOWN_ROWS = 200
 

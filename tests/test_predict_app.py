@@ -81,7 +81,8 @@ def test_batch_upload_table_csv_and_bad_files(digit_run_id, tiny_mnist) -> None:
     errors = " ".join(e.value for e in at.error)
     assert "not an image this app reads" in errors and "empty" in errors
     table = next(d.value for d in at.dataframe if "prediction" in d.value.columns)
-    assert len(table) == 6 and set(table["file"]) == {"a.png", "=evil.png"}
+    # the table's own "Download as CSV" must not hand out a formula: the shown cell is neutralised (item 12)
+    assert len(table) == 6 and set(table["file"]) == {"a.png", "'=evil.png"}
     assert at.get("download_button"), "the CSV download must be offered"
 
 
