@@ -23,6 +23,11 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "false"  # forced: an inherited "true" must not win
 os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+# An unreachable tracking server must not hold a page for minutes (MLflow's defaults: 7 retries with back-off,
+# 120 s per request, about 4 minutes per call measured): fail in seconds and say so. Settable as usual.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
 
 import numpy as np
 

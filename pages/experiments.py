@@ -17,7 +17,6 @@ from bench.runs import store_error
 from bench.sweep import SweepControl, SweepSpec, list_sweeps, load_sweep, parse_grid, primary_metric, run_sweep
 from bench.tasks import REGISTRY
 from models.config import ConfigError
-from models.redact import redact
 from pages import ui
 
 logger = logging.getLogger(__name__)
@@ -140,7 +139,7 @@ def run_live(spec: SweepSpec, backend: str) -> dict[str, Any] | None:
     progress.empty()
     table.empty()
     if "error" in out:
-        st.error(f"The sweep could not run: {out['error']}")
+        st.error(f"The sweep could not run: {ui.say(out['error'])}")
         return None
     return out.get("summary")
 
@@ -219,7 +218,7 @@ with tab_new:
         try:
             spec = build_spec(raw)
         except ConfigError as exc:
-            st.error(f"Invalid sweep: {redact(exc)}")
+            st.error(f"Invalid sweep: {ui.say(exc)}")
         else:
             metric, _ = primary_metric(spec.task)
             st.info(f"{len(spec.cells)} cell(s) x {len(spec.seeds)} seed(s) = {spec.n_trials} trials, scored by {metric}.")
@@ -275,7 +274,7 @@ with tab_claims:
             st.session_state["exp.claims_report"] = {"table": summary_table(rep), "html": to_html(rep),
                                                      "missing": rep["missing"]}  # fmt: skip
         except Exception as exc:
-            st.error(f"Could not build the report: {store_error(exc, ui.run_store())}")
+            st.error(f"Could not build the report: {ui.md(store_error(exc, ui.run_store()))}")
     built = st.session_state.get("exp.claims_report")
     if built:
         if built["missing"]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +42,6 @@ def ticker_series(ticker: str) -> PriceSeries:
     return prices.fetch_ticker(ticker)
 
 
-def plain(text: str) -> str:
-    """User text (file names, column names, tickers) shown literally: Markdown characters escaped."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", str(text))
-
-
 def save_upload(raw: bytes) -> Path:
     """Keep a validated upload under a generated name (its hash): the job reads it by path, never by user text."""
     UPLOADS.mkdir(parents=True, exist_ok=True)
@@ -79,10 +73,10 @@ def choose_data() -> tuple[str, dict[str, Any], PriceSeries] | None:
             t = prices.validate_ticker(wanted)
             series = ticker_series(t)
         except PriceDataError as exc:
-            st.error(plain(str(exc)))
+            st.error(ui.say(exc))
             return None
         if "cached" in series.source and "ago" in series.source and "just now" not in series.source:
-            st.info(f"Served from the disk cache: {plain(series.notes[0] if series.notes else series.source)}")
+            st.info(f"Served from the disk cache: {ui.md(series.notes[0] if series.notes else series.source)}")
         return "ticker", {"ticker": t}, series
     upload = st.file_uploader("Price table (CSV: a date column and a price column)", type=["csv", "txt"],
                               key="fc.upload")  # fmt: skip
@@ -93,7 +87,7 @@ def choose_data() -> tuple[str, dict[str, Any], PriceSeries] | None:
     try:
         table = prices.read_csv_table(raw)  # linear, in one of the server's few upload slots (data.guard)
     except (PriceDataError, ServerBusy) as exc:
-        st.error(f"Cannot read this file: {plain(str(exc))}")
+        st.error(f"Cannot read this file: {ui.say(exc)}")
         return None
     cols = list(table.columns)
     guess_date, guess_price = prices.guess_columns(cols)
@@ -104,7 +98,7 @@ def choose_data() -> tuple[str, dict[str, Any], PriceSeries] | None:
     try:
         series = prices.load_csv(raw, date_col, price_col, name="csv")
     except (PriceDataError, ServerBusy) as exc:
-        st.error(f"Cannot use this file: {plain(str(exc))}")
+        st.error(f"Cannot use this file: {ui.say(exc)}")
         return None
     path = save_upload(raw)
     return "csv", {"path": str(path), "date_col": date_col, "price_col": price_col}, series
@@ -118,7 +112,7 @@ def data_view(series: PriceSeries) -> None:
     c2.metric("from", str(d[0].date()))
     c3.metric("to", str(d[-1].date()))
     c4.metric("frequency", series.frequency)
-    st.caption(plain(f"Source: {series.source}" + (f" · {'; '.join(series.notes)}" if series.notes else "")))
+    st.caption(ui.md(f"Source: {series.source}" + (f" · {'; '.join(series.notes)}" if series.notes else "")))
     f = series.frame
     if series.has_ohlc:
         fig = go.Figure(go.Candlestick(x=f.index, open=f["open"], high=f["high"], low=f["low"], close=f["close"],
@@ -214,7 +208,7 @@ def run_and_show(dataset: str, options: dict[str, Any], series: PriceSeries, raw
         request = build_request(dataset, options, raw)
         first_test_index(series, request.setup)  # too few rows, a test start outside the series: say so now
     except (ConfigError, TypeError, ValueError) as exc:
-        st.error(f"Invalid settings: {plain(str(exc))}")
+        st.error(f"Invalid settings: {ui.say(exc)}")
         return
     st.session_state.pop("fc.report", None)
     report = ui.run_job(request, "fc.job")
@@ -276,7 +270,7 @@ def shap_view(report: dict[str, Any], key: str) -> None:
     explained = [m for m in report["models"] if isinstance(m.get("shap"), dict) and "mean_abs" in m["shap"]]
     failed = [m for m in report["models"] if isinstance(m.get("shap"), dict) and "error" in m["shap"]]
     for m in failed:
-        st.warning(f"No SHAP values for {m['label']}: {m['shap']['error']}")
+        st.warning(f"No SHAP values for {m['label']}: {ui.say(m['shap']['error'])}")
     if not explained:
         st.info("SHAP over lags needs the LSTM / GRU or the lag regression, with 'explain' on in the set-up.")
         return

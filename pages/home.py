@@ -41,7 +41,7 @@ for name, task in REGISTRY.items():
         runs = store.list_runs(name, max_results=RUNS_SCANNED)
     except Exception as exc:  # a broken store must not take the page down; its text may hold credentials
         logger.warning("listing the %s runs failed", name, exc_info=True)  # redacted by bench.runs' log filter
-        st.error(f"The run store could not be read: {store_error(exc, store)}")
+        st.error(f"The run store could not be read: {ui.md(store_error(exc, store))}")
         if store_unreachable(exc):
             break  # the other tasks would only wait for the same server again
         continue
@@ -70,7 +70,7 @@ for name, task in REGISTRY.items():
             report = ui.load_report(shown["run_id"])
         except Exception as exc:  # a missing artifact is a message, not a crash
             logger.warning("loading run %s failed", shown["run_id"], exc_info=True)
-            st.error(f"Could not load run {shown['run_id'][:8]}: {store_error(exc, store)}")
+            st.error(f"Could not load run {shown['run_id'][:8]}: {ui.md(store_error(exc, store))}")
             continue
         ui.provenance(report)
         ui.headline(report)

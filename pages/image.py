@@ -13,7 +13,6 @@ from bench.runner import BenchmarkRequest
 from bench.tasks import get_task
 from data.images import DatasetUnavailable
 from models.config import ConfigError, TrainConfig, config_from_dict
-from models.redact import redact
 from pages import predict_ui, ui
 
 TASK = get_task("image")
@@ -159,7 +158,7 @@ def train_and_show(dataset: str, raw: dict[str, Any]) -> None:
     try:
         request = build_request(dataset, raw)
     except (ConfigError, TypeError, ValueError) as exc:
-        st.error(f"Invalid settings: {redact(exc)}")
+        st.error(f"Invalid settings: {ui.say(exc)}")
         return
     st.session_state.pop("image.report", None)  # the results below always belong to the last training
     report = ui.run_job(request, "image.job")
@@ -200,7 +199,7 @@ with tab_train:
                     download()
                 st.success("Downloaded and cached; reload the page to use it.")
             except DatasetUnavailable as exc:
-                st.error(redact(exc))
+                st.error(ui.say(exc))
     else:
         submitted, raw = settings_form(dataset)
         if submitted:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import re
 from typing import Any
 
 import numpy as np
@@ -29,21 +28,12 @@ from data.uploads import (
     extract_image_zip,
 )
 from models.config import ConfigError
-from models.redact import redact
 from pages import ui
 
 IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp"]
 SAMPLE_PHOTOS = ("chelsea", "coffee", "rocket", "astronaut", "cat")
 TRANSFER_MODELS = ("effnet", "embed_lr", "cnn", "rf", "logreg", "majority")
 TRANSFER_DEFAULT = ("effnet", "embed_lr", "cnn", "rf", "majority")
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!<>|~$:])")
-
-
-def md(text: str) -> str:
-    """User text (file or folder names) made inert for Markdown: every special character escaped."""
-    return _MD_SPECIAL.sub(r"\\\1", str(text))
-
-
 # ---------------------------------------------------------------------------------------- cached work
 
 
@@ -144,7 +134,7 @@ def collect_inputs(key: str, drawing: bool, samples: bool) -> list[tuple[str, by
             if png is not None:
                 files.append(("drawing.png", png))
         except Exception as exc:  # the canvas is a custom component: if it fails, uploads still work
-            cols[0].warning(f"The drawing canvas is not available here ({type(exc).__name__}: {redact(exc)}).")
+            cols[0].warning(f"The drawing canvas is not available here ({type(exc).__name__}: {ui.say(exc)}).")
     if cols[1].toggle("Camera", key=f"{key}.use_camera", help="Take a picture with your camera"):
         shot = cols[1].camera_input("Take a picture", key=f"{key}.camera")
         if shot is not None:
@@ -164,10 +154,10 @@ def decode_and_report(files: list[tuple[str, bytes]]) -> list[DecodedImage]:
         with st.spinner("Decoding the images ..."), heavy_slot("image upload"):
             images, bad = decode_request(files)
     except ServerBusy as exc:
-        st.error(redact(exc))
+        st.error(ui.say(exc))
         return []
     for _name, message in bad:
-        st.error(f"Skipped: {md(message)}")
+        st.error(f"Skipped: {ui.md(message)}")
     return images
 
 
@@ -197,7 +187,7 @@ def predict_tab(dataset: str) -> None:
     try:
         ids, labels, default = _run_options(dataset)
     except Exception as exc:  # the store is optional for the rest of the page
-        st.error(f"The run store could not be read: {store_error(exc, ui.run_store())}")
+        st.error(f"The run store could not be read: {ui.md(store_error(exc, ui.run_store()))}")
         return
     if not ids:
         st.info("No stored image run yet: train one in the first tab (or in Transfer), then predict here.")
@@ -215,18 +205,18 @@ def predict_tab(dataset: str) -> None:
         report = ui.load_report(run_id)
         spec = predict.run_input_spec(report)
     except Exception as exc:  # a damaged or deleted run: say so, keep the page
-        st.error(f"Could not load run {run_id[:8]}: {store_error(exc, ui.run_store())}")
+        st.error(f"Could not load run {run_id[:8]}: {ui.md(store_error(exc, ui.run_store()))}")
         return
     how = {"digit": "MNIST-style centring", "fashion": "box centring", "rgb": "fitted RGB"}[spec.kind]
     st.caption(
-        f"Dataset {md(report['dataset'])} · classes: {md(', '.join(report['class_names']))} · inputs are made like "
+        f"Dataset {ui.md(report['dataset'])} · classes: {ui.md(', '.join(report['class_names']))} · inputs are made like "
         f"the training data ({how}, {spec.size}x{spec.size})"
     )
     if st.toggle("Error gallery: the test images this run gets wrong", key="gallery.show"):
         try:
             error_gallery(loaded_run(run_id))
         except Exception as exc:  # a damaged or deleted run: say so, keep the page
-            st.error(f"Could not load run {run_id[:8]}: {store_error(exc, ui.run_store())}")
+            st.error(f"Could not load run {run_id[:8]}: {ui.md(store_error(exc, ui.run_store()))}")
     files = collect_inputs("predict", drawing=spec.grayscale, samples=False)
     images = decode_and_report(files)
     if not images:
@@ -235,7 +225,7 @@ def predict_tab(dataset: str) -> None:
     try:
         run = loaded_run(run_id)
     except Exception as exc:  # a damaged or deleted run: say so, keep the page
-        st.error(f"Could not load run {run_id[:8]}: {store_error(exc, ui.run_store())}")
+        st.error(f"Could not load run {run_id[:8]}: {ui.md(store_error(exc, ui.run_store()))}")
         return
     th_model = run.best_with_probabilities
     th = threshold(run_id, th_model) if th_model else None
@@ -282,7 +272,7 @@ def error_gallery(run: predict.LoadedRun) -> None:
         preds = stored_predictions(run.run_id)
         split = run_split(run.run_id)
     except Exception as exc:  # deleted custom data or a missing artifact: a message, not a crash
-        st.caption(f"Not available for this run: {redact(exc)}")
+        st.caption(f"Not available for this run: {ui.say(exc)}")
         return
     names = [n for n in run.ranked() if n in preds]
     c1, c2 = st.columns(2)
@@ -320,7 +310,7 @@ def error_gallery(run: predict.LoadedRun) -> None:
         try:
             out = test_image_shap(run.run_id, model, pick)
         except Exception as exc:  # an explanation must never take the page down
-            st.error(f"Could not explain: {redact(exc)}")
+            st.error(f"Could not explain: {ui.say(exc)}")
             return
         vals = out["values"].sum(0)
         limit = float(np.abs(vals[..., list(cell)]).max()) or 1.0
@@ -339,7 +329,7 @@ def _pct(v: float | None) -> str:
 
 def show_one(run: predict.LoadedRun, p: predict.ImagePrediction) -> None:
     """Preprocessing step by step, every model's probabilities side by side, warnings, SHAP on demand."""
-    st.markdown(f"**{md(p.name)}** · server-side time {p.seconds * 1000:.0f} ms (preprocess + every model)")
+    st.markdown(f"**{ui.md(p.name)}** · server-side time {p.seconds * 1000:.0f} ms (preprocess + every model)")
     steps = list(p.prep.steps)
     norm = next((est.model_.norm for est in run.models.values() if hasattr(getattr(est, "model_", None), "norm")), None)
     if norm is not None:  # the nets standardise with their training split's statistics (shown rescaled to 0..1)
@@ -358,10 +348,10 @@ def show_one(run: predict.LoadedRun, p: predict.ImagePrediction) -> None:
     top = p.per_model[best]
     conf = "" if top["confidence"] is None else f" ({top['confidence']:.1%})"
     (st.info if p.warnings else st.success)(
-        f"{md(top['label'])}, the run's most accurate model, says **{md(top['predicted'])}**{conf}."
+        f"{ui.md(top['label'])}, the run's most accurate model, says **{ui.md(top['predicted'])}**{conf}."
     )
     frame = pd.DataFrame(
-        [{"model": r["label"], "class": c, "probability": pr}
+        [{"model": r["label"], "class": ui.plot_text(c), "probability": pr}
          for r in p.per_model.values() if r["proba"] is not None for c, pr in zip(run.class_names, r["proba"], strict=True)]
     )  # fmt: skip
     if not frame.empty:
@@ -397,7 +387,7 @@ def explain_upload(run: predict.LoadedRun, p: predict.ImagePrediction) -> None:
         try:
             out = upload_shap(run.run_id, name, p.prep.x)
         except Exception as exc:  # an explanation must never take the page down
-            st.error(f"Could not explain with {r['label']}: {redact(exc)}")
+            st.error(f"Could not explain with {r['label']}: {ui.say(exc)}")
             continue
         vals = out["values"].sum(0)  # (H, W, K)
         limit = float(np.abs(vals[..., [k1, k2]]).max()) or 1.0
@@ -446,7 +436,7 @@ def pretrained_section() -> None:
         with st.spinner("Classifying ..."):
             results = predict.predict_pretrained(images)
     except Exception as exc:  # weights missing or damaged: a message, not a traceback
-        st.error(f"The pretrained model is not available: {redact(exc)}")
+        st.error(f"The pretrained model is not available: {ui.say(exc)}")
         return
     for i, (img, r) in enumerate(zip(images, results, strict=True)):
         tag = f"{i}.{img.name}"  # widget keys by position and name: duplicate file names are fine
@@ -454,7 +444,7 @@ def pretrained_section() -> None:
         left.image(img.image, caption=img.name, width="stretch")
         with right:
             st.markdown(
-                f"**{md(r['top'][0]['label'])}** ({r['top'][0]['probability']:.1%}) · {r['milliseconds']:.0f} ms"
+                f"**{ui.md(r['top'][0]['label'])}** ({r['top'][0]['probability']:.1%}) · {r['milliseconds']:.0f} ms"
             )
             ui.table(pd.DataFrame(r["top"]), hide_index=True, key=f"pretrained.top.{tag}")
             for note in img.notes:
@@ -463,7 +453,7 @@ def pretrained_section() -> None:
                 try:
                     out = photo_shap(files[img.index][1], img.name)  # by position: names may repeat
                 except Exception as exc:  # bounded, cached; a failure is a message
-                    st.error(f"Could not explain: {redact(exc)}")
+                    st.error(f"Could not explain: {ui.say(exc)}")
                     continue
                 st.plotly_chart(overlay(out), key=f"pretrained.shap.{tag}")
                 st.caption(f"{out['method']} · {out['seconds']:.1f} s")
@@ -475,7 +465,7 @@ def overlay(out: dict[str, Any]) -> go.Figure:
     limit = float(np.abs(vals).max()) or 1.0
     fig = go.Figure(go.Image(z=(out["image"] * 255).astype(np.uint8)))
     fig.add_trace(go.Heatmap(z=vals, colorscale="RdBu_r", zmin=-limit, zmax=limit, opacity=0.55, showscale=False))
-    fig.update_layout(title=f"SHAP for '{out['label']}' ({out['probability']:.0%})", height=420)
+    fig.update_layout(title=f"SHAP for '{ui.plot_text(out['label'])}' ({out['probability']:.0%})", height=420)
     fig.update_yaxes(autorange="reversed", showticklabels=False)
     fig.update_xaxes(showticklabels=False)
     return fig
@@ -506,7 +496,7 @@ def transfer_tab() -> None:
             with st.spinner("Checking the zip ..."), heavy_slot("zip"):
                 rep = extract_image_zip(data)
         except ServerBusy as exc:
-            st.error(redact(exc))
+            st.error(ui.say(exc))
             return
         st.session_state["transfer.dataset"] = {**rep.to_dict(), "digest": rep.digest, "what": what}
     ds = st.session_state.get("transfer.dataset")
@@ -531,11 +521,11 @@ def transfer_tab() -> None:
 def validation_report(ds: dict[str, Any]) -> None:
     """Classes and counts, skipped files and why, problems that stop training."""
     st.subheader("Validation report")
-    st.caption(md(ds.get("what") or ""))
+    st.caption(ui.md(ds.get("what") or ""))
     for problem in ds["problems"]:
-        st.error(md(problem))
+        st.error(ui.md(problem))
     for w in ds["warnings"]:
-        st.warning(md(w))
+        st.warning(ui.md(w))
     left, right = st.columns(2)
     if ds["classes"]:
         left.dataframe(pd.DataFrame({"class": list(ds["classes"]), "images": list(ds["classes"].values())}),
@@ -585,7 +575,7 @@ def transfer_form(ds: dict[str, Any]) -> None:
         base = task.datasets["custom"].default_train_config(seed)
         tcfg = dataclasses.replace(base, epochs=epochs)
     except ConfigError as exc:
-        st.error(f"Invalid settings: {redact(exc)}")
+        st.error(f"Invalid settings: {ui.say(exc)}")
         return
     from bench.runner import BenchmarkRequest
 
@@ -624,10 +614,10 @@ def run_request(request: Any) -> dict[str, Any] | None:
             report = run_benchmark(request, store=ui.run_store(), on_event=on_event)
             status.update(label="Training complete", state="complete")
     except (ConfigError, DatasetUnavailable, UploadError, TrainingAborted) as exc:
-        st.error(f"Cannot train: {redact(exc)}")
+        st.error(f"Cannot train: {ui.say(exc)}")
         return None
     except Exception as exc:  # anything else: a message, never a traceback; the run was closed as FAILED
-        st.error(f"Training failed: {type(exc).__name__}: {redact(exc)}")
+        st.error(f"Training failed: {type(exc).__name__}: {ui.say(exc)}")
         return None
     progress.progress(1.0, text="Done")
     return report
@@ -657,7 +647,7 @@ def transfer_comparisons(report: dict[str, Any]) -> None:
         preds = ui.run_store().load_predictions(report["run_id"])
         y = _test_labels(report["run_id"])
     except Exception as exc:  # the comparison is an extra: never take the results down with it
-        st.caption(f"Pretrained-vs-scratch tests unavailable: {redact(exc)}")
+        st.caption(f"Pretrained-vs-scratch tests unavailable: {ui.say(exc)}")
         return
     a = names["effnet"]
     st.subheader("Does pretraining help on your images?")

@@ -12,7 +12,6 @@ import streamlit as st
 from bench.compare import all_runs, compare, delete_runs, filter_runs
 from bench.report_html import render_html, tables_zip
 from bench.runs import store_error
-from models.redact import redact
 from pages import ui
 
 st.title("Runs")
@@ -25,7 +24,7 @@ store = ui.run_store()
 try:
     runs = all_runs(store)
 except Exception as exc:  # a broken store is a message, not a crash
-    st.error(f"The run store could not be read: {store_error(exc, store)}")  # never the raw text: it names the URI
+    st.error(f"The run store could not be read: {ui.md(store_error(exc, store))}")  # never the raw text: it names the URI
     st.stop()
 
 notice = st.session_state.pop("runs.notice", None)
@@ -66,7 +65,7 @@ with tab_cmp:
         try:
             reports = [ui.load_report(r) for r in chosen]
         except Exception as exc:
-            st.error(f"Could not load the runs: {store_error(exc, store)}")
+            st.error(f"Could not load the runs: {ui.md(store_error(exc, store))}")
             reports = []
         if reports:
             cmp = compare(reports)
@@ -111,7 +110,7 @@ with tab_dl:
         try:
             report = ui.load_report(rid)
         except Exception as exc:
-            st.error(f"Could not load run {rid[:8]}: {store_error(exc, store)}")
+            st.error(f"Could not load run {rid[:8]}: {ui.md(store_error(exc, store))}")
     if report:
         labels = {m["name"]: f"{m['label']} ({m['family']})" for m in report["models"]}
         model = st.selectbox("Model", list(labels), format_func=labels.get, key="runs.dl_model")
@@ -125,11 +124,11 @@ with tab_dl:
                     st.session_state["runs.dl"] = {"info": info, "zip": zip_folder(f"{tmp}/{model}")}
             except (ExportError, LookupError) as exc:
                 st.session_state.pop("runs.dl", None)
-                st.error(f"Export failed: {redact(exc)}")
+                st.error(f"Export failed: {ui.say(exc)}")
         done = st.session_state.get("runs.dl")
         if done and done["info"]["run_id"] == rid and done["info"]["model"] == model:
             info = done["info"]
-            st.write(f"Files: {', '.join(info['files'])} (weights as safetensors or skops, settings as JSON; "
+            st.write(f"Files: {ui.md(', '.join(info['files']))} (weights as safetensors or skops, settings as JSON; "
                      "nothing is pickled).")  # fmt: skip
             check = info["onnx"]
             if check and "passed" in check:
@@ -155,7 +154,7 @@ with tab_del:
             try:
                 count = delete_runs(store, pending)
             except LookupError as exc:
-                st.error(redact(exc))
+                st.error(ui.say(exc))
             else:
                 st.session_state.pop("runs.confirm", None)
                 st.session_state["runs.notice"] = f"Deleted {count} run(s)."

@@ -21,7 +21,6 @@ from data.guard import ServerBusy
 from data.paths import CallTimePath, cache_dir
 from models.config import ConfigError, TrainConfig, config_from_dict
 from models.io import atomic_write
-from models.redact import redact
 from pages import ui
 
 TASK = get_task("sentiment")
@@ -92,21 +91,12 @@ def test_confidence(run_id: str, name: str, texts: tuple[str, ...]) -> np.ndarra
 # ---------------------------------------------------------------------------------------------- helpers
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$&=\"'^%@/])")
-
-
-def escape_md(text: str) -> str:
-    """User text made inert for st.markdown: every markdown / directive character backslash-escaped (HTML is
-    never rendered anyway: no unsafe_allow_html anywhere)."""
-    return _MD_SPECIAL.sub(r"\\\1", text.replace("\n", " "))
-
-
 def highlight(tokens: list[str], values: list[float]) -> str:
     """Markdown of the tokens with red (towards the class) / blue (away) backgrounds; bold when strong."""
     limit = max((abs(v) for v in values), default=0.0) or 1.0
     parts = []
     for tok, v in zip(tokens, values, strict=True):
-        word = escape_md(tok.strip())
+        word = ui.md(tok.strip())
         space = " " if tok.endswith(" ") else ""
         if not word:
             parts.append(space)
@@ -144,7 +134,7 @@ def csv_source() -> dict[str, Any] | None:
     try:
         df, encoding = read_csv_text(raw)  # linear, in one of the server's few upload slots (data.guard)
     except (ConfigError, ServerBusy) as exc:
-        st.error(f"This file cannot be used: {redact(exc)}")
+        st.error(f"This file cannot be used: {ui.say(exc)}")
         return None
     text_guess, label_guess = guess_columns(df)
     cols = list(df.columns)
@@ -156,10 +146,10 @@ def csv_source() -> dict[str, Any] | None:
     try:
         texts, y, classes, note = labelled_texts(df, text_col, label_col)
     except ConfigError as exc:
-        st.error(f"These columns cannot be used: {redact(exc)}")
+        st.error(f"These columns cannot be used: {ui.say(exc)}")
         return None
     counts = ", ".join(f"{c}: {n:,}" for c, n in zip(classes, np.bincount(y), strict=True))
-    st.caption(f"{len(texts):,} labelled texts ({encoding}); classes {counts}" + (f"; {note}" if note else ""))
+    st.caption(f"{len(texts):,} labelled texts ({encoding}); classes {ui.md(counts)}" + (f"; {ui.md(note)}" if note else ""))
     path, sha = save_upload(raw)
     return {"path": str(path), "sha256": sha, "text_col": text_col, "label_col": label_col}
 
@@ -228,7 +218,7 @@ def train_and_show(dataset: str, raw: dict[str, Any], options: dict[str, Any]) -
     try:
         request = build_request(dataset, raw, options)
     except (ConfigError, TypeError, ValueError) as exc:
-        st.error(f"Invalid settings: {redact(exc)}")
+        st.error(f"Invalid settings: {ui.say(exc)}")
         return
     st.session_state.pop(f"{KEY}.report", None)
     report = ui.run_job(request, f"{KEY}.job")
@@ -264,7 +254,7 @@ def misclassified_browser(report: dict[str, Any], key: str, options: dict[str, A
         split = split_of(report, options)
         preds = ui.run_store().load_predictions(run_id)
     except Exception as exc:  # a missing upload or artifact is a message
-        st.warning(f"Misclassified texts are not available for this run: {store_error(exc, ui.run_store())}")
+        st.warning(f"Misclassified texts are not available for this run: {ui.md(store_error(exc, ui.run_store()))}")
         return
     labels = {m["name"]: m["label"] for m in report["models"] if m["name"] in preds}
     classes = report["class_names"]
@@ -325,15 +315,15 @@ def explain_side_by_side(
     classes = report["class_names"]
     for col, name in zip(st.columns(len(shown)), shown, strict=True):
         with col:
-            st.markdown(f"**{escape_md(labels[name])}**")
+            st.markdown(f"**{ui.md(labels[name])}**")
             try:
                 out = explain_cached(run_id, name, text, bg if name == "tfidf_lr" else ())
             except Exception as exc:  # an explanation must never take the page down
-                st.error(f"Could not explain with {labels[name]}: {redact(exc)}")
+                st.error(f"Could not explain with {labels[name]}: {ui.say(exc)}")
                 continue
             k = int(out["predicted"])
             values = np.asarray(out["values"])
-            st.markdown(f"predicts **{escape_md(classes[k])}** ({out['proba'][k]:.1%}); "
+            st.markdown(f"predicts **{ui.md(classes[k])}** ({out['proba'][k]:.1%}); "
                         f"words pushing towards it in red, away in blue:")  # fmt: skip
             st.markdown(highlight(out["tokens"], values[:, k].tolist()))
             st.caption(f"{out['method']} · {out['seconds']:.2f} s")
@@ -350,7 +340,7 @@ def top_words_section(report: dict[str, Any], key: str) -> None:
     try:
         table = stored_model(report["run_id"], "tfidf_lr").top_words(report["class_names"], 15)
     except Exception as exc:
-        st.warning(f"Top words unavailable: {redact(exc)}")
+        st.warning(f"Top words unavailable: {ui.say(exc)}")
         return
     ui.table(table, hide_index=True, key=f"{key}.top_words")
 
@@ -374,7 +364,7 @@ def predict_tab(report: dict[str, Any] | None) -> None:
     try:
         runs = ui.run_store().list_runs("sentiment")
     except Exception as exc:
-        st.error(f"The run store could not be read: {store_error(exc, ui.run_store())}")
+        st.error(f"The run store could not be read: {ui.md(store_error(exc, ui.run_store()))}")
     options = {r["run_id"]: ui.short_run_label(r) for r in runs}
     if report is not None and report.get("run_id"):  # this session's run first: it is what the user just trained
         mine = report["run_id"]
@@ -387,7 +377,7 @@ def predict_tab(report: dict[str, Any] | None) -> None:
     try:
         run_report = ui.load_report(run_id)
     except Exception as exc:
-        st.error(f"Could not load run {run_id[:8]}: {store_error(exc, ui.run_store())}")
+        st.error(f"Could not load run {run_id[:8]}: {ui.md(store_error(exc, ui.run_store()))}")
         return
     mode = st.radio("Input", ["Type a text", "Upload a CSV / TXT"], horizontal=True, key=f"{KEY}.predict_mode")
     texts: np.ndarray | None = None
@@ -410,9 +400,9 @@ def predict_tab(report: dict[str, Any] | None) -> None:
         if up is not None:
             try:
                 texts, column = texts_from_upload(up.getvalue(), up.name)
-                st.caption(f"{len(texts):,} texts" + (f" from column {column!r}" if column else ""))
+                st.caption(f"{len(texts):,} texts" + (f" from column {ui.md(repr(column))}" if column else ""))
             except (ConfigError, ServerBusy) as exc:
-                st.error(f"This file cannot be used: {redact(exc)}")
+                st.error(f"This file cannot be used: {ui.say(exc)}")
                 texts = None
     if texts is None:
         return
@@ -421,7 +411,7 @@ def predict_tab(report: dict[str, Any] | None) -> None:
         estimators = {m: stored_model(run_id, m) for m in labels}
         frame = predict_texts(estimators, texts, run_report["class_names"], labels)
     except Exception as exc:
-        st.error(f"Prediction failed: {store_error(exc, ui.run_store())}")
+        st.error(f"Prediction failed: {ui.md(store_error(exc, ui.run_store()))}")
         return
     if len(texts) == 1:  # one text: a model per row reads better than a wide row (the CSV keeps the wide form)
         ui.table(
@@ -457,13 +447,13 @@ def data_view(split: Any) -> None:
     c1.metric("training texts", f"{len(split.y_train):,}")
     c2.metric("test texts", f"{len(split.y_test):,}")
     c3.metric("classes", len(split.class_names))
-    st.caption(f"Source: {split.source} · split: {split.split_note}")
+    st.caption(f"Source: {ui.md(split.source)} · split: {ui.md(split.split_note)}")
     if split.name.startswith("tweets"):
         st.info(TOPIC_NOTE)
     left, right = st.columns(2)
     with left:
         counts = pd.DataFrame({
-            "class": split.class_names * 2,
+            "class": [ui.plot_text(c) for c in split.class_names] * 2,
             "split": ["train"] * len(split.class_names) + ["test"] * len(split.class_names),
             "texts": np.concatenate([np.bincount(split.y_train, minlength=len(split.class_names)),
                                      np.bincount(split.y_test, minlength=len(split.class_names))]),
@@ -531,7 +521,7 @@ with tab_data:
         try:
             data_view(load_split(dataset, 0, 0, tuple(sorted(data_options.items()))))
         except ConfigError as exc:
-            st.error(f"Cannot load this dataset: {redact(exc)}")
+            st.error(f"Cannot load this dataset: {ui.say(exc)}")
 
 with tab_saved:
     ui.saved_runs_tab("sentiment", KEY, show_text_report)

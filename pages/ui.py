@@ -7,8 +7,10 @@ bench.evaluate, re-exported here) are used by every page.
 from __future__ import annotations
 
 import dataclasses
+import html
 import logging
 import math
+import re
 import time
 import typing
 from collections.abc import Callable
@@ -59,6 +61,28 @@ FAMILY_SHADES = {
 FAMILY_LABELS = {"neural": "neural", "pretrained": "pretrained", "classical": "classical", "naive": "naive"}
 OTHER_COLOR = "#2ca02c"
 
+
+
+# ------------------------------------------------------------------------------------ user text in the page
+# Markdown renders links, images and directives, plotly renders a subset of HTML (<a href>, <b>): every string a
+# user chose (file, folder, class and column names, CSV values, typed text, error texts that quote them) goes
+# through md() before it reaches st.markdown / st.caption / st.error ..., and through plot_text() before a chart.
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$&=\"'^%@/])")
+
+
+def md(text: Any) -> str:
+    """User text made inert for Markdown: every Markdown / directive character backslash-escaped, one line."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text).replace("\r", " ").replace("\n", " "))
+
+
+def say(error: Any) -> str:
+    """An error (or any text that may quote user input or a credential) ready for st.error: redacted, inert."""
+    return md(redact(error))
+
+
+def plot_text(text: Any) -> str:
+    """User text for a plotly title, label or tick: HTML-escaped (plotly would render <a href>, <b>, <br>)."""
+    return html.escape(str(text), quote=True)
 
 
 def table(data: Any, **kwargs: Any) -> Any:
@@ -388,6 +412,7 @@ def curves(history: pd.DataFrame, title: str) -> go.Figure:
 def confusion(cm: list[list[int]], class_names: list[str], title: str) -> go.Figure:
     """Confusion matrix heatmap (rows: true class, columns: predicted), every class labelled on both axes."""
     n = len(class_names)
+    class_names = [plot_text(c) for c in class_names]  # user-chosen names (folders, CSV labels): no HTML in charts
     fig = go.Figure(go.Heatmap(
         z=np.asarray(cm), x=list(range(n)), y=list(range(n)), colorscale="Blues", texttemplate="%{z}",
         hovertemplate="true %{customdata[0]}, predicted %{customdata[1]}: %{z}<extra></extra>",
@@ -595,7 +620,7 @@ def shap_section(report: dict[str, Any], key: str) -> None:
                 )
         except Exception as exc:  # an explanation must never take the page down
             st.session_state.pop(state_key, None)
-            st.error(f"Could not compute the explanation: {redact(exc)}")
+            st.error(f"Could not compute the explanation: {say(exc)}")
             return
         st.session_state[state_key] = {"inputs": inputs, "out": out}
     saved = st.session_state.get(state_key)
@@ -621,7 +646,7 @@ def _show_shap(out: dict[str, Any], classes: list[str], label: str, key: str) ->
                                    colorbar={"title": "SHAP"}))  # fmt: skip
         fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False)
         fig.update_xaxes(showticklabels=False)
-        fig.update_layout(title=f"SHAP for the {what} class: {classes[k]}", height=320, margin={"l": 10, "r": 10})
+        fig.update_layout(title=f"SHAP for the {what} class: {plot_text(classes[k])}", height=320, margin={"l": 10, "r": 10})
         col.plotly_chart(fig, key=f"{key}.shap_{what}")
     verdict = "correct" if right else "wrong"
     extra = f"; runner-up: {classes[out['runner_up']]}" if right else ""
@@ -913,9 +938,9 @@ def _show_job_end(status: str, error: str | None, kind: str | None) -> None:
     if status == CANCELLED:
         st.info("Training stopped; the unfinished run was discarded.", icon=":material/stop_circle:")
     elif kind == "user":
-        st.error(f"Cannot train: {redact(error)}", icon=":material/error:")
+        st.error(f"Cannot train: {say(error)}", icon=":material/error:")
     else:
-        st.error(f"Training failed: {redact(error)}", icon=":material/error:")
+        st.error(f"Training failed: {say(error)}", icon=":material/error:")
 
 
 def job_notice(key: str) -> dict[str, Any] | None:
