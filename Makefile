@@ -10,11 +10,12 @@ ADDRESS ?= 127.0.0.1
 export DEBIAN_FRONTEND := noninteractive
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: run test perf setup setup-dev system-data system-test-deps lint clean help
+.PHONY: run test screenshots perf setup setup-dev system-data system-test-deps lint clean help
 
 help:
 	@echo "make run   - set up .venv and serve the dashboard on http://$(ADDRESS):$(PORT)"
 	@echo "make test  - set up .venv + test tools (Chromium, Playwright) and run lint and the whole suite"
+	@echo "make screenshots - run the browser tests and refresh the README's pictures in docs/screenshots/"
 	@echo "make perf  - speed benchmarks of the training loop (writes perf/results.json)"
 
 $(VENV)/.stamp-run: requirements.txt
@@ -55,9 +56,15 @@ run: setup
 lint: setup-dev
 	$(VENV)/bin/ruff check .
 
+# The suite leaves the work tree as it found it (tests/worktree_guard.py fails the session otherwise): the browser
+# tests' screenshots go to test-artifacts/ (git-ignored), and neither relaxation of the check leaks in from outside.
 test: setup-dev
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q -rs
+	env -u NEURALBENCH_SCREENSHOTS_DIR -u NEURALBENCH_SKIP_WORKTREE_CHECK $(PY) -m pytest -q -rs
+
+# Refreshes the README's pictures on purpose: the only target that writes into docs/screenshots/.
+screenshots: setup-dev
+	env -u NEURALBENCH_SKIP_WORKTREE_CHECK NEURALBENCH_SCREENSHOTS_DIR=docs/screenshots $(PY) -m pytest -q -rs -m e2e tests/e2e
 
 perf: setup
 	$(PY) -m perf

@@ -67,12 +67,17 @@ OTHER_COLOR = "#2ca02c"
 # Markdown renders links, images and directives, plotly renders a subset of HTML (<a href>, <b>): every string a
 # user chose (file, folder, class and column names, CSV values, typed text, error texts that quote them) goes
 # through md() before it reaches st.markdown / st.caption / st.error ..., and through plot_text() before a chart.
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$&=\"'^%@/])")
+# What makes Markdown active: links and images need [ ], autolinks need < >, a scheme's ':' or an e-mail's '@' or
+# "www.", Streamlit's directives and icons need ':' and [ ], maths '$', emphasis and code * _ ~ `, tables |,
+# headings #. Escaping exactly these keeps user text inert and still readable (dots, dashes, brackets stay).
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]#!|<>~:$@])")
+_WWW = re.compile(r"(?i)\b(www)\.")
 
 
 def md(text: Any) -> str:
     """User text made inert for Markdown: every Markdown / directive character backslash-escaped, one line."""
-    return _MD_SPECIAL.sub(r"\\\1", str(text).replace("\r", " ").replace("\n", " "))
+    one_line = str(text).replace("\r", " ").replace("\n", " ")
+    return _WWW.sub(r"\1\\.", _MD_SPECIAL.sub(r"\\\1", one_line))
 
 
 def say(error: Any) -> str:

@@ -19,6 +19,7 @@ import pytest  # noqa: E402
 
 from data.images import ImageSplit, load_mnist_5k  # noqa: E402
 from models.config import TrainConfig  # noqa: E402
+from tests.worktree_guard import pytest_configure, pytest_sessionfinish, pytest_terminal_summary  # noqa: E402, F401
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,5 +1,5 @@
 """End-to-end in Chromium: run a tiny sweep on the Experiments page, compare two of its runs on the Runs page,
-export the claims report. Screenshots go to docs/screenshots/ (experiments.png, runs.png, claims.png)."""
+export the claims report. Screenshots: experiments.png, runs.png, claims.png (see full_page_screenshot for where)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """End-to-end, in Debian's Chromium: predict a photo with the pretrained model; upload a zip of class folders,
-train the custom models with fast settings and predict an upload with them. Screenshots go to docs/screenshots/.
+train the custom models with fast settings and predict an upload with them. Screenshots: see full_page_screenshot.
 """
 
 from __future__ import annotations
