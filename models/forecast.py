@@ -7,12 +7,17 @@ with the same settings (the walk-forward backtest refits a fresh copy on every f
 Learned models work on returns (`log_returns`: log(P_t / P_t-1), or simple `returns`), never on price
 levels, and rebuild prices from the predicted cumulative return over the horizon: on raw levels a
 network cannot extrapolate beyond the training range.
-The torch estimator that trains `RNNForecaster` through the one loop lives in bench/forecasting.py.
+The torch estimator that trains `RNNForecaster` through the one loop lives in bench/tasks/forecast/backtest.py.
+
+A fitted forecaster is stored as a folder (`save`): `config.json` with its settings, the series set-up and its
+learned numbers (`_state()`), plus `model.safetensors` for the networks; no pickle. `_restore(state, folder)` is
+the inverse of `_state()`; bench/tasks/forecast/saved.py `load_forecaster` rebuilds a saved folder.
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
+import math
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,7 +30,8 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
-from models.config import ConfigError, check_fields, opt
+from models.config import ConfigError, check_fields, config_from_dict, opt
+from models.io import write_model_folder
 
 TARGETS = ("log_returns", "returns")
 CELLS = ("lstm", "gru")
@@ -187,15 +193,80 @@ class Forecaster:
         raise NotImplementedError
 
     def save(self, folder: str | Path) -> None:
-        """Write `config.json` (settings and learned numbers only; no pickle)."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
+        """Write `config.json` (settings and learned numbers only; no pickle), and the weights of a network,
+        atomically file by file (models.io.write_model_folder)."""
         meta = {"kind": "forecast", "name": self.name, "config": asdict(self.config) if self.config else {},
-                "setup": asdict(self.setup), "state": self._state()}  # fmt: skip
-        (folder / "config.json").write_text(json.dumps(meta, indent=1))
+                "setup": asdict(self.setup), "state": self._state(), "n_train": int(self.n_train_),
+                "n_val": int(self.n_val_)}  # fmt: skip
+        write_model_folder(folder, meta, tensors=self._tensors())
 
     def _state(self) -> dict[str, Any]:
+        """The learned numbers, as JSON values (the inverse is `_restore`)."""
         return {}
+
+    def _tensors(self) -> dict[str, torch.Tensor] | None:
+        """Weights stored beside the config in model.safetensors (None: the config holds everything)."""
+        return None
+
+    def _restore(self, state: dict[str, Any], folder: Path) -> None:
+        """Set the fitted attributes from a saved `_state()` (and the folder's weights); ConfigError when unusable."""
+        state_fields(state, self.name)
+
+
+def state_fields(state: Any, name: str, *fields: str) -> list[Any]:
+    """The values of exactly `fields` in a saved state, in that order; ConfigError on a missing or extra field."""
+    if not isinstance(state, dict):
+        raise ConfigError(f"saved {name!r} forecaster: state must be a JSON object")
+    missing, extra = sorted(set(fields) - set(state)), sorted(set(state) - set(fields))
+    if missing or extra:
+        what = "; ".join(([f"missing {', '.join(missing)}"] if missing else [])
+                         + ([f"unknown {', '.join(extra)}"] if extra else []))  # fmt: skip
+        raise ConfigError(f"saved {name!r} forecaster: state fields do not match ({what})")
+    return [state[f] for f in fields]
+
+
+def saved_config(cls: type, values: Any, what: str) -> Any:
+    """A config dataclass rebuilt from a saved dict: unknown keys refused (config_from_dict), and every value of
+    the JSON type of its field's default (a `k` of "5" or a `window` of 10.5 is refused here, not when predicting)."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"saved forecaster: {what} must be a JSON object")
+    for f in dataclasses.fields(cls):
+        if f.name not in values or f.default is dataclasses.MISSING:
+            continue
+        v, want = values[f.name], type(f.default)
+        if want is float:
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+        elif want is int:
+            ok = isinstance(v, int) and not isinstance(v, bool)
+        else:
+            ok = isinstance(v, want)
+        if not ok:
+            raise ConfigError(f"saved forecaster: {what}.{f.name} must be a {want.__name__}, got {v!r}")
+    return config_from_dict(cls, values)
+
+
+def saved_numbers(value: Any, what: str, size: int | None = None, positive: bool = False) -> np.ndarray:
+    """A saved number (size None) or list of `size` numbers as float64, all finite (and > 0 if `positive`)."""
+    values = [value] if size is None else value
+    if not isinstance(values, list) or (size is not None and len(values) != size):
+        raise ConfigError(f"saved forecaster: {what} must be a list of {size} numbers")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+        raise ConfigError(f"saved forecaster: {what} must hold finite numbers only")
+    out = np.asarray(values, dtype=np.float64)
+    if positive and not np.all(out > 0):
+        raise ConfigError(f"saved forecaster: {what} must be positive")
+    return out
+
+
+def saved_scaler(mean: Any, scale: Any, what: str, size: int) -> StandardScaler:
+    """A fitted StandardScaler rebuilt from its saved per-feature mean and scale."""
+    scaler = StandardScaler()
+    scaler.mean_ = saved_numbers(mean, f"{what} mean", size)
+    scaler.scale_ = saved_numbers(scale, f"{what} scale", size, positive=True)
+    scaler.var_ = scaler.scale_**2
+    scaler.n_features_in_ = size
+    scaler.n_samples_seen_ = 0
+    return scaler
 
 
 class NaiveForecaster(Forecaster):
@@ -240,6 +311,10 @@ class DriftForecaster(Forecaster):
 
     def _state(self) -> dict[str, Any]:
         return {"slope": self.slope_}
+
+    def _restore(self, state: dict[str, Any], folder: Path) -> None:
+        (slope,) = state_fields(state, self.name, "slope")
+        self.slope_ = float(saved_numbers(slope, "slope")[0])
 
 
 def _training_origins(n: int, setup: SeriesSetup) -> np.ndarray:
@@ -290,6 +365,15 @@ class LagRegressionForecaster(Forecaster):
         return {"mean": scaler.mean_.tolist(), "scale": scaler.scale_.tolist(), "coef": reg.coef_.tolist(),
                 "intercept": float(reg.intercept_)}  # fmt: skip
 
+    def _restore(self, state: dict[str, Any], folder: Path) -> None:
+        mean, scale, coef, intercept = state_fields(state, self.name, "mean", "scale", "coef", "intercept")
+        w = self.setup.window  # one scaler mean / scale and one coefficient per lag
+        reg = Ridge(alpha=self.config.ridge_alpha) if self.config.ridge_alpha > 0 else LinearRegression()
+        reg.coef_ = saved_numbers(coef, "coef", w)
+        reg.intercept_ = float(saved_numbers(intercept, "intercept")[0])
+        reg.n_features_in_ = w
+        self.pipeline_ = make_pipeline(saved_scaler(mean, scale, "scaler", w), reg)
+
 
 class ARIMAForecaster(Forecaster):
     """ARMA(p, q) with a constant on (100x) returns = ARIMA(p, 1, q) with drift on (log) prices (statsmodels).
@@ -322,6 +406,7 @@ class ARIMAForecaster(Forecaster):
         else:
             self.res_ = self._fit_order(r, self.config.p, self.config.q)
         self.order_ = (len(self.res_.arparams), 1, len(self.res_.maparams))
+        self.aic_ = float(self.res_.aic)
         self.n_train_ = len(r)
         return self
 
@@ -376,7 +461,39 @@ class ARIMAForecaster(Forecaster):
         return len(self.res_.params)
 
     def _state(self) -> dict[str, Any]:
-        return {"order": list(self.order_), "params": np.asarray(self.res_.params).tolist(), "aic": float(self.res_.aic)}
+        return {"order": list(self.order_), "params": np.asarray(self.res_.params).tolist(), "aic": self.aic_}
+
+    def _restore(self, state: dict[str, Any], folder: Path) -> None:
+        """Rebuild the statsmodels results from the fitted parameters: the same model specification smoothed
+        with them (`ARIMA(...).smooth(params)`, as the fit ends). Forecasting only needs the specification and
+        the parameters: `_filter` applies them to the series it is given, never to the training data."""
+        from statsmodels.tsa.arima.model import ARIMA
+
+        order, params, aic = state_fields(state, self.name, "order", "params", "aic")
+        if (
+            not isinstance(order, list)
+            or len(order) != 3
+            or order[1] != 1
+            or not all(isinstance(k, int) and not isinstance(k, bool) and 0 <= k <= 5 for k in order)
+        ):
+            raise ConfigError(f"saved 'arima' forecaster: order must be [p, 1, q] with p, q in 0..5, got {order!r}")
+        p, q = order[0], order[2]
+        values = saved_numbers(params, f"params of ARIMA({p},1,{q}) (const, {p} AR, {q} MA, sigma2)", p + q + 2)
+        if values[-1] <= 0:
+            raise ConfigError("saved 'arima' forecaster: the innovation variance sigma2 must be positive")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = ARIMA(np.zeros(2 * (p + q) + 2), order=(p, 0, q), trend="c")  # placeholder data, never used
+            try:
+                self.res_ = model.smooth(values, cov_type="none")
+            except (ValueError, np.linalg.LinAlgError) as exc:
+                raise ConfigError(
+                    f"saved 'arima' forecaster: its parameters do not define a usable model ({exc})"
+                ) from exc
+        self.order_ = (p, 1, q)
+        if isinstance(aic, bool) or not isinstance(aic, (int, float)):
+            raise ConfigError("saved 'arima' forecaster: aic must be a number")
+        self.aic_ = float(aic)  # reported only; may be inf for a degenerate fit
 
 
 @dataclass

@@ -12,9 +12,10 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from bench.report_html import sweep_figures, sweep_html, sweep_tables, tables_zip
-from bench.runs import store_error
-from bench.sweep import SweepControl, SweepSpec, list_sweeps, load_sweep, parse_grid, primary_metric, run_sweep
+from bench.experiments.report import sweep_figures, sweep_html, sweep_tables, tables_zip
+from bench.experiments.sweep import list_sweeps, load_sweep, run_sweep
+from bench.experiments.trials import SweepControl, SweepSpec, parse_grid, primary_metric
+from bench.run.store import store_error
 from bench.tasks import REGISTRY
 from models.config import ConfigError
 from pages import ui
@@ -266,7 +267,7 @@ with tab_claims:
         "here the report is built from what is already stored."
     )
     if st.button("Build the claims report from stored runs", key="exp.claims"):
-        from bench.claims import build_report, summary_table, to_html
+        from bench.experiments.claims import build_report, summary_table, to_html
 
         try:
             with st.spinner("Reading the stored runs ..."):

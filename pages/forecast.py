@@ -12,9 +12,10 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from bench.forecasting import ForecastSetup, first_test_index
-from bench.runner import BenchmarkRequest, leaderboard_rows
+from bench.core.contract import BenchmarkRequest
+from bench.run.runner import leaderboard_rows
 from bench.tasks import get_task
+from bench.tasks.forecast.backtest import ForecastSetup, first_test_index
 from data import prices
 from data.guard import ServerBusy
 from data.prices import PriceDataError, PriceSeries

@@ -8,8 +8,8 @@ import logging
 import pandas as pd
 import streamlit as st
 
-from bench.runner import environment
-from bench.runs import store_error, store_unreachable
+from bench.run.runner import environment
+from bench.run.store import store_error, store_unreachable
 from bench.tasks import REGISTRY
 from pages import ui
 

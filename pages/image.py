@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from bench.runner import BenchmarkRequest
+from bench.core.contract import BenchmarkRequest
 from bench.tasks import get_task
 from data.images import DatasetUnavailable
 from models.config import ConfigError, TrainConfig, config_from_dict

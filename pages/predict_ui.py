@@ -15,9 +15,9 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from bench import predict
-from bench.evaluate import mcnemar_test, significance_verdict
-from bench.runs import store_error
+from bench.core.stats import mcnemar_test, significance_verdict
+from bench.run import predict
+from bench.run.store import store_error
 from data.guard import ServerBusy, heavy_slot
 from data.uploads import (
     MAX_FILES_PER_REQUEST,
@@ -61,7 +61,7 @@ def run_split(run_id: str) -> Any:
 @st.cache_data(show_spinner="Explaining the photo (SHAP) ...", max_entries=16)
 def photo_shap(data: bytes, name: str) -> dict[str, Any]:
     """SHAP of EfficientNet-Lite0's top label for one photo (cached by its bytes)."""
-    from bench.explain import explain_photo
+    from bench.core.explain import explain_photo
 
     return explain_photo(decode_image(data, name).image)
 
@@ -69,7 +69,7 @@ def photo_shap(data: bytes, name: str) -> dict[str, Any]:
 @st.cache_data(show_spinner="Computing SHAP values ...", max_entries=32)
 def upload_shap(run_id: str, model: str, x: np.ndarray) -> dict[str, Any]:
     """SHAP values of every class for one preprocessed upload x (C, H, W) under a stored model."""
-    from bench.explain import explain_images
+    from bench.core.explain import explain_images
 
     split = run_split(run_id)
     out = explain_images(loaded_run(run_id).models[model], split.X_train, x[None], seed=0)
@@ -257,7 +257,7 @@ def stored_predictions(run_id: str) -> dict[str, np.ndarray]:
 @st.cache_data(show_spinner="Computing SHAP values ...", max_entries=32)
 def test_image_shap(run_id: str, model: str, index: int) -> dict[str, Any]:
     """SHAP of one test image under a stored model (every class)."""
-    from bench.explain import explain_images
+    from bench.core.explain import explain_images
 
     split = run_split(run_id)
     out = explain_images(loaded_run(run_id).models[model], split.X_train, split.X_test[index : index + 1], seed=0)
@@ -266,7 +266,7 @@ def test_image_shap(run_id: str, model: str, index: int) -> dict[str, Any]:
 
 def error_gallery(run: predict.LoadedRun) -> None:
     """Choose a cell of the confusion matrix (true x predicted); see those test images, explain one on demand."""
-    from bench.explain import explainable
+    from bench.core.explain import explainable
 
     try:
         preds = stored_predictions(run.run_id)
@@ -369,7 +369,7 @@ def show_one(run: predict.LoadedRun, p: predict.ImagePrediction) -> None:
 
 def explain_upload(run: predict.LoadedRun, p: predict.ImagePrediction) -> None:
     """SHAP for the predicted class and the runner-up: the best neural model beside logistic regression."""
-    from bench.explain import explainable, runner_up
+    from bench.core.explain import explainable, runner_up
 
     models = [n for n, est in run.models.items() if explainable(est)]
     if not models:
@@ -577,7 +577,7 @@ def transfer_form(ds: dict[str, Any]) -> None:
     except ConfigError as exc:
         st.error(f"Invalid settings: {ui.say(exc)}")
         return
-    from bench.runner import BenchmarkRequest
+    from bench.core.contract import BenchmarkRequest
 
     request = BenchmarkRequest(
         "image", "custom", tuple(models), seed=seed, train_config=tcfg,
@@ -593,8 +593,8 @@ def transfer_form(ds: dict[str, Any]) -> None:
 
 def run_request(request: Any) -> dict[str, Any] | None:
     """Run a request through the page's job helper when there is one, else the runner, with progress."""
-    from bench.runner import run_benchmark
-    from bench.train import TrainingAborted
+    from bench.core.train import TrainingAborted
+    from bench.run.runner import run_benchmark
     from data.images import DatasetUnavailable
 
     run_job = getattr(ui, "run_job", None)

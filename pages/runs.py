@@ -9,9 +9,9 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from bench.compare import all_runs, compare, delete_runs, filter_runs
-from bench.report_html import render_html, tables_zip
-from bench.runs import store_error
+from bench.experiments.report import render_html, tables_zip
+from bench.run.compare import all_runs, compare, delete_runs, filter_runs
+from bench.run.store import store_error
 from pages import ui
 
 st.title("Runs")
@@ -115,7 +115,7 @@ with tab_dl:
         labels = {m["name"]: f"{m['label']} ({m['family']})" for m in report["models"]}
         model = st.selectbox("Model", list(labels), format_func=labels.get, key="runs.dl_model")
         if st.button("Prepare the download", key="runs.dl_go"):
-            from bench.export import ExportError, export_model, zip_folder
+            from bench.run.export import ExportError, export_model, zip_folder
 
             try:
                 with st.spinner("Exporting (and checking the ONNX file with ONNX Runtime) ..."), \

@@ -14,8 +14,8 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from bench.runner import BenchmarkRequest
-from bench.runs import store_error
+from bench.core.contract import BenchmarkRequest
+from bench.run.store import store_error
 from bench.tasks import get_task
 from data.guard import ServerBusy
 from data.paths import CallTimePath, cache_dir
@@ -43,7 +43,7 @@ def load_split(dataset: str, seed: int, max_samples: int = 0, options: tuple = (
 def shap_warm_up() -> threading.Thread:
     """Compile SHAP's Partition kernels in the background once per server process (the first explanation is
     otherwise slow)."""
-    from bench.explain import warm_up_text_shap
+    from bench.core.explain import warm_up_text_shap
 
     thread = threading.Thread(target=warm_up_text_shap, name="shap-warm-up", daemon=True)
     thread.start()
@@ -53,7 +53,7 @@ def shap_warm_up() -> threading.Thread:
 @st.cache_data(show_spinner=False, ttl=600)
 def hub_status() -> tuple[bool, str]:
     """Whether the hub model is reachable (checked with a short timeout, remembered for 10 minutes)."""
-    from bench.text import hub_availability
+    from bench.tasks.sentiment.estimators import hub_availability
 
     return hub_availability()
 
@@ -75,7 +75,7 @@ def token_lengths(texts: tuple[str, ...]) -> np.ndarray:
 @st.cache_data(show_spinner="Computing SHAP values ...", max_entries=64)
 def explain_cached(run_id: str, name: str, text: str, background: tuple[str, ...]) -> dict[str, Any]:
     """SHAP token values of one text for one stored model."""
-    from bench.explain import explain_text
+    from bench.core.explain import explain_text
 
     out = explain_text(stored_model(run_id, name), text, background=np.array(background, dtype=object))
     return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in out.items()}
@@ -357,7 +357,7 @@ def show_text_report(report: dict[str, Any], key: str, options: dict[str, Any] |
 
 def predict_tab(report: dict[str, Any] | None) -> None:
     """Typed text or an uploaded CSV / TXT: every model of a stored run side by side, CSV download, SHAP."""
-    from bench.text import predict_texts
+    from bench.tasks.sentiment.estimators import predict_texts
     from data.text import clean_text, safe_csv_bytes, texts_from_upload
 
     runs = []

@@ -23,7 +23,8 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from bench.evaluate import (  # noqa: F401  (re-exported: the one format per quantity for every page)
+from bench.core.explain import explain_images
+from bench.core.stats import (  # noqa: F401  (re-exported: the one format per quantity for every page)
     fmt_ci,
     fmt_int,
     fmt_p,
@@ -31,11 +32,10 @@ from bench.evaluate import (  # noqa: F401  (re-exported: the one format per qua
     fmt_points,
     fmt_seconds,
 )
-from bench.explain import explain_images
-from bench.runner import headline as engine_headline
-from bench.runner import leaderboard_rows
-from bench.runs import RunStore
-from bench.settings import describe_settings, report_kind
+from bench.run.runner import headline as engine_headline
+from bench.run.runner import leaderboard_rows
+from bench.run.settings import describe_settings, report_kind
+from bench.run.store import RunStore
 from bench.tasks import REGISTRY, get_task
 from data.text import inert_frame
 from models.config import field_label
@@ -747,7 +747,7 @@ def run_best(run: dict[str, Any], models: list[str]) -> tuple[str, float] | None
 
 def run_summary(run: dict[str, Any]) -> dict[str, Any]:
     """What kind of run a listed run is (bench.settings.run_kind), from its logged params."""
-    from bench.settings import run_kind
+    from bench.run.settings import run_kind
 
     params = run.get("params")
     if params is None:
@@ -828,8 +828,8 @@ def saved_runs_tab(
 
 
 def job_executor() -> Any:
-    """The process-wide job executor (bench.jobs.get_executor); its forkserver is warmed up on first use."""
-    from bench.jobs import get_executor
+    """The process-wide job executor (bench.default_executor.get_executor); its forkserver is warmed up on first use."""
+    from bench.exec.default import get_executor
 
     executor = get_executor()
     warm_up = getattr(executor, "warm_up", None)
@@ -843,7 +843,7 @@ _LIVE_JOBS: dict[str, Any] = {}
 
 
 def _job_progress_text(job: Any, state: dict[str, Any], started: float) -> str:
-    from bench.jobs import QUEUED
+    from bench.exec.jobs import QUEUED
 
     if job.status == QUEUED:
         position = job.queue_position or 1
@@ -861,7 +861,7 @@ def run_job(request: Any, key: str, *, store: bool = True) -> dict[str, Any] | N
     page and closing the tab cancel the job at once (its worker is terminated, its run closed KILLED); the
     next run of the page says what happened through `job_notice(key)`. Errors are shown as short messages.
     """
-    from bench.jobs import CANCELLED, DONE, RUNNING
+    from bench.exec.jobs import CANCELLED, DONE, RUNNING
 
     stop_slot = st.empty()
     stop_slot.button(
@@ -938,7 +938,7 @@ def run_job(request: Any, key: str, *, store: bool = True) -> dict[str, Any] | N
 
 
 def _show_job_end(status: str, error: str | None, kind: str | None) -> None:
-    from bench.jobs import CANCELLED
+    from bench.exec.jobs import CANCELLED
 
     if status == CANCELLED:
         st.info("Training stopped; the unfinished run was discarded.", icon=":material/stop_circle:")
@@ -953,7 +953,7 @@ def job_notice(key: str) -> dict[str, Any] | None:
 
     Returns the report when the job had finished before the stop reached it (the caller shows it), else None.
     """
-    from bench.jobs import CANCELLED, DONE
+    from bench.exec.jobs import CANCELLED, DONE
 
     outcome = st.session_state.pop(f"{key}.outcome", None)
     running = _LIVE_JOBS.pop(st.session_state.pop(f"{key}.running", None) or "", None)

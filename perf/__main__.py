@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 import torch
 
-from bench.calibrate import cpu_name
+from bench.core.calibrate import cpu_name
 from perf.measure import PerfSettings, measure_calibration, measure_compile, run_benchmarks
 from perf.report import RESULTS_PATH, Result, format_table, summary, write_json
 from perf.workload import Workload, load_fashion_full, load_workload

@@ -27,14 +27,15 @@ RESULTS = Path(__file__).resolve().parent / "forecast_results.json"
 
 
 def cpu_name() -> str:
-    from bench.runner import environment
+    from bench.run.runner import environment
 
     return str(environment()["device"])
 
 
 def default_backtest(seed: int = 0, max_samples: int = 0) -> tuple[dict[str, Any], float]:
     """The page's default backtest on the S&P 500: (report, wall seconds)."""
-    from bench.runner import BenchmarkRequest, run_benchmark
+    from bench.core.contract import BenchmarkRequest
+    from bench.run.runner import run_benchmark
     from bench.tasks import get_task
 
     task = get_task("forecast")
@@ -46,7 +47,8 @@ def default_backtest(seed: int = 0, max_samples: int = 0) -> tuple[dict[str, Any
 
 def lstm_seeds(seeds: list[int], max_samples: int = 0) -> list[dict[str, Any]]:
     """LSTM vs naive on S&P 500 2015-2018 for each seed: MAE ratio and DM p-value."""
-    from bench.runner import BenchmarkRequest, run_benchmark
+    from bench.core.contract import BenchmarkRequest
+    from bench.run.runner import run_benchmark
     from bench.tasks import get_task
 
     out = []
@@ -167,7 +169,7 @@ def run_section(quick: bool, seed: int, log: Callable[[str], None]) -> list[Resu
 
 
 def get_headline(report: dict[str, Any]) -> str:
-    from bench.runner import headline
+    from bench.run.runner import headline
 
     return headline(report)["text"]
 

@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from bench.calibrate import Plan
-from bench.train import Callback, TrainState, predict_logits, train
+from bench.core.calibrate import Plan
+from bench.core.train import Callback, TrainState, predict_logits, train
 from models.config import TrainConfig
 
 REFERENCE_BATCH = 64

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from bench.calibrate import Candidate, Plan, resolve_plan
-from bench.train import as_input_tensor, scale_inputs, select_device
+from bench.core.calibrate import Candidate, Plan, resolve_plan
+from bench.core.train import as_input_tensor, scale_inputs, select_device
 from models.config import TrainConfig
 from models.nets import CNNConfig
 from perf.loops import (
@@ -258,7 +258,7 @@ def measure_fashion(
     """The Fashion-MNIST default CNN trained as the app does (NeuralClassifier: validation split, early stopping,
     the dataset's TrainConfig), test accuracy after every epoch; then the reference loop on the same CNN
     (same initial weights are not possible here: the product carves a validation split and re-initialises)."""
-    from bench.neural import NeuralClassifier
+    from bench.tasks.image.neural import NeuralClassifier
 
     tcfg, ccfg = fashion_defaults(seed)
     if max_epochs:
@@ -437,7 +437,7 @@ def fashion_rows(fr: FashionResult) -> list[Result]:
 def measure_compile(work: Workload, plan: Plan, steps: int = 20, seed: int = 0) -> list[Result]:
     """torch.compile on the product CNN: its one-time compile cost, its steady step time against eager in the
     same path, and how many steps it would take to pay back (opt-in: `python -m perf --compile`)."""
-    from bench.calibrate import num_threads, training_step_factory
+    from bench.core.calibrate import num_threads, training_step_factory
 
     n = min(PRODUCT_BATCH, len(work.y_train))
     device = select_device()

@@ -54,7 +54,7 @@ def _png(arr: np.ndarray) -> bytes:
 
 def measure_upload(quick: bool, seed: int, log: Callable[[str], None]) -> list[Result]:
     """Decode + preprocess + every model of an MNIST-5k run, for one 28x28 upload."""
-    from bench.predict import LoadedRun, predict_decoded
+    from bench.run.predict import LoadedRun, predict_decoded
     from bench.tasks import get_task
     from data.uploads import decode_image, input_spec
     from models.config import TrainConfig
@@ -97,7 +97,7 @@ def measure_pretrained(quick: bool, log: Callable[[str], None]) -> list[Result]:
     from PIL import Image
     from skimage import data as skdata
 
-    from bench.explain import explain_photo
+    from bench.core.explain import explain_photo
     from models.pretrained import classify, shared_model
 
     photo = Image.fromarray(skdata.chelsea())
@@ -119,7 +119,7 @@ def measure_pretrained(quick: bool, log: Callable[[str], None]) -> list[Result]:
 
 def measure_shap_cnn(quick: bool, seed: int) -> list[Result]:
     """SHAP (GradientExplainer) of a small CNN for one upload, every class, as the Predict tab runs it."""
-    from bench.explain import explain_images
+    from bench.core.explain import explain_images
     from bench.tasks import get_task
     from models.config import TrainConfig
 
@@ -168,9 +168,10 @@ def measure_augment(quick: bool, seed: int, log: Callable[[str], None]) -> list[
 
 def measure_transfer(quick: bool, seed: int, log: Callable[[str], None]) -> tuple[list[Result], dict[str, Any]]:
     """Every transfer model on the offline sample, through the one runner; McNemar effnet vs CNN / best pixel."""
-    from bench.evaluate import mcnemar_test
-    from bench.runner import BenchmarkRequest, run_benchmark
-    from bench.runs import RunStore
+    from bench.core.contract import BenchmarkRequest
+    from bench.core.stats import mcnemar_test
+    from bench.run.runner import run_benchmark
+    from bench.run.store import RunStore
     from data.custom import load_custom, sample_zip
     from data.uploads import extract_image_zip
     from models.pretrained import EffNetConfig, EmbedLRConfig
@@ -222,7 +223,7 @@ def run_section(quick: bool, seed: int, log: Callable[[str], None]) -> list[Resu
 
 def main(argv: list[str] | None = None) -> int:
     """Standalone: print the table and write the JSON rows."""
-    from bench.calibrate import cpu_name
+    from bench.core.calibrate import cpu_name
 
     ap = argparse.ArgumentParser(prog="python -m perf.predict", description=__doc__)
     ap.add_argument("--quick", action="store_true", help="smaller sample and fewer repetitions")

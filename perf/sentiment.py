@@ -33,7 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bench.calibrate import cpu_name
+from bench.core.calibrate import cpu_name
 from perf.report import Result
 
 FULL_TRAIN = 30_296  # training split of the bundled tweets, seed 0
@@ -80,7 +80,7 @@ def product_fit(texts: np.ndarray, y: np.ndarray, seed: int, train_layers: int |
     """The product path: TextNeuralClassifier (bucketing, dynamic padding, the shared loop), one epoch, no
     validation split (the reference has none either), the registry default's fine-tuned layers unless
     `train_layers` is given; returns (estimator, seconds)."""
-    from bench.text import TextNeuralClassifier
+    from bench.tasks.sentiment.estimators import TextNeuralClassifier
     from models.config import TrainConfig
     from models.text import MiniLMConfig
 
@@ -98,7 +98,7 @@ def product_fit(texts: np.ndarray, y: np.ndarray, seed: int, train_layers: int |
 def run_section(quick: bool = False, seed: int = 0, log: Callable[[str], None] = print,
                 samples: int = 0, train_layers: int | None = None) -> list[Result]:  # fmt: skip
     """Measure and return the rows (names prefixed "sentiment.")."""
-    from bench.explain import explain_text
+    from bench.core.explain import explain_text
     from data.text import load_tweets
     from models.text import MINILM_LAYERS, encode
 

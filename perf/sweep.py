@@ -26,9 +26,10 @@ def measure(epochs: int, max_samples: int, log: Callable[[str], None] = print) -
     """Both ways on a temporary run store (never the user's): wall times, train-time sums, cell means, ratio."""
     import torch
 
-    from bench.calibrate import cpu_name
-    from bench.runs import RunStore
-    from bench.sweep import SweepSpec, run_sweep
+    from bench.core.calibrate import cpu_name
+    from bench.experiments.sweep import run_sweep
+    from bench.experiments.trials import SweepSpec
+    from bench.run.store import RunStore
 
     store = RunStore(root=tempfile.mkdtemp(prefix="nb-perf-sweep-"))
     grid = {"activation": ["relu", "gelu", "tanh", "sigmoid"]}

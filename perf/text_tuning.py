@@ -15,7 +15,7 @@ import time
 
 from sklearn.metrics import f1_score
 
-from bench.text import TFIDF_CONFIGS
+from bench.tasks.sentiment.estimators import TFIDF_CONFIGS
 from data.text import grouped_split, load_tweets
 from models import text as mt
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bench.runner import BenchmarkRequest, run_benchmark
+from bench.core.contract import BenchmarkRequest
+from bench.run.runner import run_benchmark
 
 
 def bench_run(

@@ -70,8 +70,8 @@ def hog_memory(request: Any, store: Any, on_event: Any, callbacks: Any = ()) -> 
 
 def fail_in_training(request: Any, store: Any, on_event: Any, callbacks: Any = ()) -> dict:
     """The real benchmark, with a training loop that breaks at its first batch (an internal error)."""
-    from bench.jobs import run_request
-    from bench.train import Callback
+    from bench.core.train import Callback
+    from bench.exec.jobs import run_request
 
     class Boom(Callback):
         def on_batch_end(self, state: Any) -> None:

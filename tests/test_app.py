@@ -33,11 +33,12 @@ def fast(at: AppTest, models: list[str], dataset: str = "mnist-5k") -> AppTest:
 @pytest.fixture
 def inline_jobs():
     """Jobs in threads of this process, so that a monkeypatched engine applies (no worker isolation)."""
-    from bench import jobs
+    from bench.exec import default as default_executor
+    from bench.exec import jobs
 
-    previous = jobs.set_executor(jobs.InlineExecutor())
+    previous = default_executor.set_executor(jobs.InlineExecutor())
     yield
-    jobs.set_executor(previous)
+    default_executor.set_executor(previous)
 
 
 def leaderboard(at: AppTest):
@@ -73,8 +74,8 @@ def test_image_page_fast_training_shows_leaderboard() -> None:
 
 
 def test_saved_run_is_shown_without_retraining() -> None:
-    from bench.runner import leaderboard_rows
-    from bench.runs import RunStore
+    from bench.run.runner import leaderboard_rows
+    from bench.run.store import RunStore
 
     at = fast(image_page(), ["mlp", "majority"])
     at.button(key="train").click().run()
@@ -163,7 +164,7 @@ def test_shap_explanation_of_a_trained_model() -> None:
 
 
 def test_home_shows_the_latest_stored_run() -> None:
-    from bench.runs import RunStore
+    from bench.run.store import RunStore
     from tests.helpers import bench_run
 
     bench_run("image", "digits", ["knn", "majority"], store=RunStore())
@@ -191,7 +192,7 @@ def test_nan_loss_is_reported_and_the_page_survives(monkeypatch, inline_jobs) ->
 
     import dataclasses
 
-    from bench.tasks import IMAGE_TASK
+    from bench.tasks.image.task import TASK as IMAGE_TASK
 
     spec = IMAGE_TASK.datasets["mnist-5k"]
     monkeypatch.setitem(IMAGE_TASK.datasets, "mnist-5k", dataclasses.replace(spec, loader=poisoned))

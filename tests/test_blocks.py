@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.neural import NeuralClassifier
+from bench.tasks.image.neural import NeuralClassifier
 from models.config import TrainConfig
 from models.nets import CNN, CNNConfig
 

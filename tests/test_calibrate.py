@@ -11,9 +11,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bench import calibrate as cal
-from bench.calibrate import Candidate, Plan
-from bench.train import predict_logits, train
+from bench.core import calibrate as cal
+from bench.core.calibrate import Candidate, Plan
+from bench.core.train import predict_logits, train
 from models.config import ConfigError, TrainConfig, config_from_dict
 from models.nets import MLP, MLPConfig
 
@@ -232,7 +232,7 @@ def test_training_records_its_plan(tiny_mnist, monkeypatch) -> None:
 
 def test_cli_setting_and_environment_show_the_path(monkeypatch) -> None:
     from bench.__main__ import train_overrides
-    from bench.runner import environment
+    from bench.run.runner import environment
 
     assert train_overrides(TrainConfig(), ["train.precision=bf16"]).precision == "bf16"
     with pytest.raises(ConfigError, match=r"(?i)precision"):

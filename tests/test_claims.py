@@ -8,9 +8,9 @@ import io
 
 import pytest
 
-from bench import claims
-from bench.report_html import safe_csv
-from bench.runs import RunStore
+from bench.experiments import claims
+from bench.experiments.report import safe_csv
+from bench.run.store import RunStore
 from bench.tasks import REGISTRY
 
 ONLY = ("image", "activation", "epochs", "sentiment", "forecast")
@@ -83,7 +83,7 @@ def test_html_and_csv_export(built, tmp_path) -> None:
 def test_html_escapes_and_csv_neutralises_formulas() -> None:
     import pandas as pd
 
-    from bench.report_html import render_html
+    from bench.experiments.report import render_html
 
     page = render_html("t <b>", ["<script>alert(1)</script>"], [{"title": "x", "tables": {
         "tbl": pd.DataFrame({"a": ["<img src=x onerror=alert(1)>"]})}}])

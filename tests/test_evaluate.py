@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from bench.evaluate import accuracy_ci, classification_metrics, error_analysis, mcnemar_test, significance_verdict
+from bench.core.stats import accuracy_ci, classification_metrics, error_analysis, mcnemar_test, significance_verdict
 
 
 def wilson(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:

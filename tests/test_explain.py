@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from bench.explain import ExplanationUnavailable, explain_images
-from bench.neural import NeuralClassifier
+from bench.core.explain import ExplanationUnavailable, explain_images
+from bench.tasks.image.neural import NeuralClassifier
 from models.classical import SklearnClassifier
 from models.config import TrainConfig
 from models.nets import MLPConfig

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from bench import export
-from bench.runs import RunNotFound, RunStore
-from bench.sweep import run_request
+from bench.experiments.trials import run_request
+from bench.run import export
+from bench.run.store import RunNotFound, RunStore
 from models.config import TrainConfig
 
 
@@ -43,7 +43,7 @@ def test_onnx_round_trip_matches_torch(stored_run, tmp_path) -> None:
     assert (onnx_pred == stored[: len(X)]).mean() >= 0.98  # stored predictions ran under bf16 autocast
     assert (onnx_pred == est.predict(X)).mean() >= 0.98
     # the safetensors + JSON export rebuilds the same model
-    from bench.neural import NeuralClassifier
+    from bench.tasks.image.neural import NeuralClassifier
 
     again = NeuralClassifier.load(folder)
     np.testing.assert_allclose(again.predict_proba(X[:16]), est.predict_proba(X[:16]), atol=1e-5)

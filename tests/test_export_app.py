@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from bench.runs import RunStore
-from bench.sweep import run_request
+from bench.experiments.trials import run_request
+from bench.run.store import RunStore
 from models.config import TrainConfig
 from models.nets import MLPConfig
 from tests.conftest import ROOT

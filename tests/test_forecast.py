@@ -11,16 +11,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from bench import evaluate as ev
-from bench.forecasting import (
-    ForecastEvaluator,
-    ForecastSetup,
-    first_test_index,
-    fold_plan,
-    walk_forward,
-)
-from bench.runner import BenchmarkRequest, run_benchmark
+from bench.core import stats as ev
+from bench.core.contract import BenchmarkRequest
+from bench.run.runner import run_benchmark
 from bench.tasks import get_task
+from bench.tasks.forecast.backtest import ForecastEvaluator, ForecastSetup, first_test_index, fold_plan, walk_forward
 from data.prices import PriceSeries, load_prices
 from models.config import ConfigError, TrainConfig
 from models.forecast import (
@@ -213,7 +208,7 @@ def test_report_schema(fast_report) -> None:
 
 
 def test_linear_shap_is_additive(series) -> None:
-    from bench.forecasting import explain_lags
+    from bench.tasks.forecast.backtest import explain_lags
 
     setup = dataclasses.replace(FAST_SETUP, explain=True)
     bt = walk_forward(make("linreg", setup), series.close, first_test_index(series, setup), setup)
@@ -241,7 +236,7 @@ def test_headline_says_when_nothing_beats_the_random_walk() -> None:
 
 
 def test_stored_forecast_run_round_trip(tmp_path, series) -> None:
-    from bench.runs import RunStore
+    from bench.run.store import RunStore
 
     store = RunStore(root=tmp_path)
     req = BenchmarkRequest("forecast", "sp500", ("drift", "naive"), max_samples=320, setup=FAST_SETUP)
@@ -279,7 +274,7 @@ def test_cli_bad_input_is_a_message(tmp_path, capsys) -> None:
 
 
 def test_changed_setup_counts_as_custom_settings() -> None:
-    from bench.settings import run_kind
+    from bench.run.settings import run_kind
 
     base = {f"setup.{k}": str(v) for k, v in dataclasses.asdict(ForecastSetup()).items()}
     assert run_kind("forecast", "sp500", ["naive"], base)["default"]

@@ -15,8 +15,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.svm import SVC
 
-from bench import runner
-from bench.runs import RunStore, redact_uri
+from bench.run import runner
+from bench.run.store import RunStore, redact_uri
 from data.images import load_digits_8x8
 from models.classical import CONFIGS, SklearnClassifier
 from models.config import ConfigError
@@ -150,7 +150,7 @@ def test_tracking_uri_is_shown_without_credentials(uri, shown) -> None:
 
 
 def test_shap_work_is_capped(tiny_mnist) -> None:
-    from bench.explain import MAX_BACKGROUND, MAX_EXPLAIN, explain_images
+    from bench.core.explain import MAX_BACKGROUND, MAX_EXPLAIN, explain_images
 
     est = SklearnClassifier("logreg").fit(tiny_mnist.X_train, tiny_mnist.y_train)
     assert len(tiny_mnist.X_train) > MAX_BACKGROUND and len(tiny_mnist.X_test) > MAX_EXPLAIN

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.runs import RunStore
+from bench.run.store import RunStore
 from models.config import ConfigError, TrainConfig
 from models.io import check_meta
 from tests.helpers import bench_run

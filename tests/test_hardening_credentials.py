@@ -91,13 +91,13 @@ def test_home_names_the_store_without_credentials(unreachable_store) -> None:
 
 def test_trial_config_holds_no_tracking_uri() -> None:
     pytest.importorskip("ray")
-    from bench import ray_backend
-    from bench.runs import RunStore
-    from bench.sweep import SweepSpec
+    from bench.experiments import ray_tune
+    from bench.experiments.trials import SweepSpec
+    from bench.run.store import RunStore
 
     spec = SweepSpec.build("image", "digits", "mlp", {"activation": ["relu", "tanh"]}, seeds=(0,),
                            train_overrides={"epochs": 1}, max_samples=100)  # fmt: skip
-    config = ray_backend.trial_config(spec, RunStore(tracking_uri=SECRET_URI), Path("/tmp/runs"))
+    config = ray_tune.trial_config(spec, RunStore(tracking_uri=SECRET_URI), Path("/tmp/runs"))
     text = json.dumps(config)
     assert not leaks(text) and "127.0.0.1" not in text and "tracking_uri" not in config
     assert config["store"] is True and config["local_store"] is False
@@ -107,9 +107,10 @@ def test_ray_sweep_writes_no_credential_into_trial_files(unreachable_store, monk
     """A real local Ray Tune sweep against the unreachable store: the trials fail (their records say why, in
     words), and nothing under Tune's experiment folder or Ray's session folder holds the password."""
     pytest.importorskip("ray")
-    from bench import ray_backend, sweep
-    from bench.runs import RunStore
-    from bench.sweep import SweepSpec
+    from bench.exec import ray_jobs as ray_backend
+    from bench.experiments import sweep
+    from bench.experiments.trials import SweepSpec
+    from bench.run.store import RunStore
 
     store = RunStore(root=tmp_path / "runs")
     assert not store.local
@@ -229,7 +230,7 @@ def test_log_records_and_warnings_are_redacted(caplog) -> None:
 
 def test_store_params_and_abort_reasons_are_redacted(tmp_path) -> None:
     """Run parameters and tags written to MLflow hold no credential (e.g. a data source URL with a token)."""
-    from bench.runs import RunStore
+    from bench.run.store import RunStore
 
     store = RunStore(root=tmp_path)
     run_id = store.start("image", "digits", 0, {"data_source": "https://u:pw@data.example/x.csv?token=abc"})
@@ -242,7 +243,7 @@ def test_store_params_and_abort_reasons_are_redacted(tmp_path) -> None:
 def test_claims_report_html_is_redacted() -> None:
     import pandas as pd
 
-    from bench.report_html import render_html
+    from bench.experiments.report import render_html
 
     page = render_html(f"Report {SECRET_URI}", [f"store {SECRET_URI}"], [
         {"title": "t", "paragraphs": [f"Not measured: {SECRET_URI}"],

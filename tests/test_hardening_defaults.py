@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import explain
+from bench.core import explain
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -122,7 +122,7 @@ def test_transformers_loads_only_safetensors_and_no_remote_code(monkeypatch) -> 
     trust_remote_code=False (and use_safetensors=True where weights are read)."""
     import transformers
 
-    from bench import text as bt
+    from bench.tasks.sentiment import estimators as bt
     from models import text as mt
 
     calls: list[tuple[str, dict]] = []

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import jobs
+from bench.exec import default as default_executor
+from bench.exec import jobs
 from data.guard import ServerBusy
 from tests import job_targets
 
@@ -81,7 +82,7 @@ def test_the_page_says_the_queue_is_full(monkeypatch) -> None:
         def submit(self, *a, **k):
             raise ServerBusy("8 trainings are already waiting for this server; try again when one has finished")
 
-    monkeypatch.setattr(jobs, "get_executor", lambda: Full())
+    monkeypatch.setattr(default_executor, "get_executor", lambda: Full())
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
     at.switch_page("pages/image.py").run()
     at.button(key="train").click().run()

@@ -318,8 +318,9 @@ def test_extracted_images_are_stored_small(tmp_path) -> None:
 
 
 def test_all_writable_state_follows_neuralbench_runs(monkeypatch, tmp_path) -> None:
-    from bench import calibrate, runs
-    from bench import text as bench_text
+    from bench.core import calibrate
+    from bench.run import store as runs
+    from bench.tasks.sentiment import estimators as bench_text
     from data import images, prices
 
     monkeypatch.setenv("NEURALBENCH_RUNS", str(tmp_path))

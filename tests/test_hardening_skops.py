@@ -24,7 +24,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from bench.runs import RunStore
+from bench.run.store import RunStore
 from bench.tasks import REGISTRY
 from models.config import ConfigError
 from models.io import load_skops, skops_model_names, skops_types

@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from bench.__main__ import main as cli_main
-from bench.tasks import IMAGE_TASK
+from bench.tasks.image.task import TASK as IMAGE_TASK
 from tests.conftest import ROOT
 
 APP = str(ROOT / "app.py")

@@ -11,8 +11,9 @@ import time
 
 import pytest
 
-from bench import jobs
-from bench.runs import RunStore
+from bench.exec import default as default_executor
+from bench.exec import jobs
+from bench.run.store import RunStore
 from tests import job_targets
 
 START_S = 120.0  # the first job of the session waits for the forkserver to import the engine
@@ -156,13 +157,13 @@ def test_inline_executor_runs_in_this_process() -> None:
 
 
 def test_default_executor_is_a_process_executor_and_replaceable() -> None:
-    previous = jobs.set_executor(None)
+    previous = default_executor.set_executor(None)
     try:
-        ex = jobs.get_executor()
-        assert isinstance(ex, jobs.LocalProcessExecutor) and jobs.get_executor() is ex
+        ex = default_executor.get_executor()
+        assert isinstance(ex, jobs.LocalProcessExecutor) and default_executor.get_executor() is ex
         assert ex.max_concurrent == jobs.MAX_CONCURRENT_RUNS
         inline = jobs.InlineExecutor()
-        jobs.set_executor(inline)
-        assert jobs.get_executor() is inline
+        default_executor.set_executor(inline)
+        assert default_executor.get_executor() is inline
     finally:
-        jobs.set_executor(previous)
+        default_executor.set_executor(previous)

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from bench import jobs
-from bench.runner import BenchmarkRequest
-from bench.runs import RunStore
+from bench.core.contract import BenchmarkRequest
+from bench.exec import jobs
+from bench.run.store import RunStore
 from models.classical import RFConfig
 from models.config import TrainConfig
 from tests import job_targets

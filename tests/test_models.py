@@ -8,8 +8,8 @@ import pickle
 import numpy as np
 import pytest
 
-from bench.neural import NeuralClassifier
 from bench.tasks import REGISTRY, get_task
+from bench.tasks.image.neural import NeuralClassifier
 from models.classical import SklearnClassifier
 from models.config import ConfigError, TrainConfig
 from models.nets import CNNConfig, MLPConfig

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench import predict
-from bench.runs import RunStore
+from bench.run import predict
+from bench.run.store import RunStore
 from data.uploads import decode_image, preprocess_gray
 from models.config import TrainConfig
 from tests.helpers import bench_run
@@ -193,7 +193,7 @@ def test_weights_that_do_not_match_are_refused(tmp_path) -> None:
 def test_random_affine_augmentation_only_in_training(tiny_mnist, tmp_path) -> None:
     import torch
 
-    from bench.neural import NeuralClassifier
+    from bench.tasks.image.neural import NeuralClassifier
     from models.nets import CNNConfig, RandomAffine
 
     aug = RandomAffine()

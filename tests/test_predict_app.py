@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from bench.runs import RunStore
+from bench.run.store import RunStore
 from models.config import TrainConfig
 from tests.conftest import ROOT
 from tests.helpers import bench_run
@@ -100,7 +100,7 @@ def test_canvas_drawing_becomes_an_upload() -> None:
 
     from streamlit_drawable_canvas import CanvasResult
 
-    from bench.predict import decode_all
+    from bench.run.predict import decode_all
     from pages.predict_ui import canvas_png
 
     drawn = np.zeros((50, 50, 4), np.uint8)

@@ -61,7 +61,7 @@ def test_seeds_rank_by_mean_and_the_headline_says_so() -> None:
 def test_saved_run_label_and_home_reference_run() -> None:
     """Saved runs name their best model and settings; Home shows the full-data default run, not a newer
     fast-path run, and marks a fast-path run that is all there is."""
-    from bench.runs import RunStore
+    from bench.run.store import RunStore
 
     store = RunStore()
     full = bench_run("image", "digits", ["knn", "majority"], store=store)

@@ -41,15 +41,16 @@ def test_run_job_follows_a_job_to_its_report() -> None:
     def script() -> None:
         import streamlit as st
 
-        from bench import jobs
+        from bench.exec import default as default_executor
+        from bench.exec import jobs
         from pages import ui
         from tests import job_targets
 
-        previous = jobs.set_executor(jobs.InlineExecutor(1, target=job_targets.echo))
+        previous = default_executor.set_executor(jobs.InlineExecutor(1, target=job_targets.echo))
         try:
             report = ui.run_job({"models": ()}, "job", store=False)
         finally:
-            jobs.set_executor(previous)
+            default_executor.set_executor(previous)
         st.write(f"pid {report['pid']}")
 
     at = AppTest.from_function(script, default_timeout=120).run()

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from bench.__main__ import main as cli_main
-from bench.runs import RunNotFound, RunStore
-from bench.train import Callback, TrainingCancelled
+from bench.core.train import Callback, TrainingCancelled
+from bench.run.store import RunNotFound, RunStore
 from data.images import load_mnist_5k
 from models.config import ConfigError, TrainConfig
 from tests.helpers import bench_run
@@ -116,7 +116,7 @@ def test_cli_reports_bad_model_without_traceback(capsys) -> None:
 def test_heavy_jobs_are_bounded(monkeypatch) -> None:
     import threading
 
-    from bench import runner
+    from bench.run import runner
 
     monkeypatch.setattr(runner, "_SLOTS", threading.BoundedSemaphore(1))
     monkeypatch.setattr(runner, "SLOT_WAIT_SECONDS", 0.05)

@@ -24,7 +24,7 @@ def sentiment_page() -> AppTest:
 
 
 def test_train_predict_and_explain_on_the_fast_path() -> None:
-    from bench.runs import RunStore
+    from bench.run.store import RunStore
     from tests.helpers import bench_run
 
     # an older stored run is offered in the Predict tab before training; afterwards the new run must be used

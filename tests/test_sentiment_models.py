@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from bench import text as bt
 from bench.tasks import get_task
+from bench.tasks.sentiment import estimators as bt
 from data.text import load_tweets
 from models import text as mt
 from models.config import ConfigError, TrainConfig
@@ -192,7 +192,7 @@ def test_hub_model_online_maps_sst2_onto_three_classes(monkeypatch) -> None:
 
 
 def test_text_shap_linear_is_additive_and_partition_explains_tokens(fitted, tiny_tweets) -> None:
-    from bench.explain import ExplanationUnavailable, explain_text
+    from bench.core.explain import ExplanationUnavailable, explain_text
 
     lr = fitted["tfidf_lr"]
     text = "worst airline ever, rude staff and a lost bag"

@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from bench.settings import describe_settings, flat_settings, report_kind, run_kind, settings_diff
-from bench.tasks import IMAGE_TASK
+from bench.run.settings import describe_settings, flat_settings, report_kind, run_kind, settings_diff
+from bench.tasks.image.task import TASK as IMAGE_TASK
 from data.images import DatasetUnavailable, fast_path_note
 from tests.helpers import bench_run
 

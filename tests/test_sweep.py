@@ -8,9 +8,9 @@ import math
 
 import pytest
 
-from bench import sweep
-from bench.runs import RunStore
-from bench.sweep import SweepControl, SweepSpec
+from bench.experiments import sweep
+from bench.experiments.trials import SweepControl, SweepSpec
+from bench.run.store import RunStore
 from models.config import ConfigError
 
 T975 = {2: 4.302652729911275, 3: 3.182446305284263, 1: 12.706204736174698}  # Student t, 97.5% quantile, by df

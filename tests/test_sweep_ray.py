@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from bench import ray_backend, sweep
-from bench.runs import RunStore
-from bench.sweep import SweepSpec
+from bench.exec import ray_jobs as ray_backend
+from bench.experiments import sweep
+from bench.experiments.trials import SweepSpec
+from bench.run.store import RunStore
 
 pytest.importorskip("ray")
 
@@ -59,8 +60,8 @@ def test_tiny_sweep_on_local_ray_stores_every_trial_and_shuts_down() -> None:
 def test_single_training_as_a_ray_job_is_a_stored_run() -> None:
     import ray
 
-    from bench.jobs import DONE
-    from bench.runner import BenchmarkRequest
+    from bench.core.contract import BenchmarkRequest
+    from bench.exec.jobs import DONE
     from models.config import TrainConfig
 
     store = RunStore()

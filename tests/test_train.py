@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.neural import NeuralClassifier
-from bench.train import (
+from bench.core.train import (
     Callback,
     CancelToken,
     EarlyStopping,
@@ -16,6 +15,7 @@ from bench.train import (
     predict_logits,
     train,
 )
+from bench.tasks.image.neural import NeuralClassifier
 from models.config import TrainConfig
 from models.nets import MLP, MLPConfig
 
@@ -119,7 +119,7 @@ def test_one_cycle_peaks_after_the_configured_warmup(tiny_mnist, warmup) -> None
 
 def test_adam_family_uses_the_fused_kernel_where_torch_has_it() -> None:
     """One pass over all parameters per step (measured faster on CPU); SGD keeps its own update."""
-    from bench.train import make_optimizer
+    from bench.core.train import make_optimizer
 
     params = list(small_net().parameters())
     adamw = make_optimizer(params, TrainConfig(optimizer="adamw"))

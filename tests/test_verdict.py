@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.evaluate import (
+from bench.core.stats import (
     classification_headline,
     comparison_tests,
     decide,

@@ -190,7 +190,7 @@ def set_number(page: Any, label: str, value: int) -> None:
 
 
 def test_stop_training_discards_the_run(app_page: Any, streamlit_url: str, page_errors: list[str], e2e_runs) -> None:
-    from bench.runs import RunStore
+    from bench.run.store import RunStore
 
     store = RunStore(root=e2e_runs)
     before = all_run_ids(store)

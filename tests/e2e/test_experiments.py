@@ -107,8 +107,8 @@ def test_stop_a_sweep_on_ray(app_page: Any, streamlit_url: str, page_errors: lis
     left RUNNING in the store (killed trials are closed KILLED), finished trials stay FINISHED."""
     from mlflow.entities import ViewType
 
-    from bench.runs import RunStore
-    from bench.sweep import TAG_SWEEP
+    from bench.experiments.trials import TAG_SWEEP
+    from bench.run.store import RunStore
 
     page = app_page
     start_sweep(page, streamlit_url, "relu,tanh,gelu", seeds=3, epochs=30,  # long enough that Stop comes first

@@ -13,20 +13,19 @@ import os
 import platform
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import torch
 
-from bench.calibrate import cpu_name, execution_summary
-from bench.evaluators import ModelOutcome, RunContext
-from bench.runs import RunStore
+from bench.core.calibrate import cpu_name, execution_summary
+from bench.core.contract import BenchmarkRequest, ModelOutcome, RunContext
+from bench.core.train import Callback, TrainingCancelled, select_device
+from bench.run.store import RunStore
 from bench.tasks import get_task
-from bench.train import Callback, TrainingCancelled, select_device
-from models.config import ConfigError, TrainConfig
+from models.config import ConfigError
 
 Event = Callable[[str, dict[str, Any]], None]
 
@@ -69,31 +68,6 @@ class _EpochLogger(Callback):
             self.store.log_epoch(self.run_id, self.model, record)
         if self.on_event is not None:
             self.on_event("epoch", {"model": self.model, "record": record, "progress": state.progress})
-
-
-@dataclass(frozen=True)
-class BenchmarkRequest:
-    """Everything that defines one benchmark run; picklable, so it can be sent to a worker process.
-
-    configs: model name -> config dataclass (missing models use their dataset defaults).
-    train_config: the neural training config (None: the dataset's defaults).
-    setup: the task's set-up dataclass (e.g. forecast horizon and window); None: the task's defaults.
-    data_options: keyword arguments for the dataset loader (e.g. the path of a validated user upload).
-    """
-
-    task: str
-    dataset: str
-    models: tuple[str, ...]
-    seed: int = 0
-    configs: Mapping[str, Any] = field(default_factory=dict)
-    train_config: TrainConfig | None = None
-    max_samples: int = 0
-    repeats: int = 1
-    setup: Any = None
-    data_options: Mapping[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "models", tuple(self.models))
 
 
 def run_benchmark(

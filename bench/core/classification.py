@@ -1,20 +1,16 @@
-"""What differs by objective, in one place: how a model is fitted and scored, its metrics, its significance
-test, its leaderboard columns and its headline. The runner (bench/runner.py) is the same for every task;
-each task's registry entry names its evaluator.
-
-Classification (images, text) lives here; forecasting adds its evaluator in bench/forecasting.py.
-"""
+"""Classification as an objective (images, text, and any task that predicts classes): fitting and scoring,
+accuracy / macro-F1 with intervals, McNemar tests, the leaderboard and the headline."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-from bench.evaluate import (
+from bench.core.contract import Evaluator, MetricSpec, ModelOutcome, ModelSpec, RunContext
+from bench.core.stats import (
     classification_headline,
     classification_leaderboard_rows,
     classification_metrics,
@@ -24,82 +20,6 @@ from bench.evaluate import (
     timed_predict,
 )
 
-if TYPE_CHECKING:
-    from bench.runner import BenchmarkRequest
-    from bench.tasks import ModelSpec, TaskSpec
-    from bench.train import Callback
-    from models.config import TrainConfig
-
-
-@dataclass
-class RunContext:
-    """Everything an evaluator may need about the run in progress (built once by the runner)."""
-
-    request: BenchmarkRequest
-    spec: TaskSpec
-    data: Any  # whatever the dataset loader returned (ImageSplit, TextSplit, a price series, ...)
-    train_config: TrainConfig
-    setup: Any = None  # the task's set-up dataclass (e.g. forecast horizon), None where the task has none
-    callbacks_for: Callable[[str], list[Callback]] = field(default=lambda name: [])
-
-    @property
-    def seed(self) -> int:
-        return self.request.seed
-
-
-@dataclass
-class ModelOutcome:
-    """One fitted and scored model: the report entry, its test predictions and the estimator to store."""
-
-    result: dict[str, Any]
-    predictions: np.ndarray
-    estimator: Any
-
-
-class Evaluator:
-    """Base class: one instance per objective, named by the task's registry entry."""
-
-    objective: str = ""
-    primary_metric: str = ""
-    primary_label: str = ""
-    higher_is_better: bool = True
-
-    def fit_and_score(
-        self, ctx: RunContext, mspec: ModelSpec, estimator: Any, callbacks: Sequence[Any]
-    ) -> ModelOutcome:
-        """Fit `estimator` on ctx.data and score it on the test part; `callbacks` go to neural training loops."""
-        raise NotImplementedError
-
-    def compare(self, ctx: RunContext, results: list[dict[str, Any]], predictions: dict[str, np.ndarray]) -> list[dict]:
-        """Significance tests between models (best neural vs best baseline first)."""
-        return []
-
-    def report_fields(self, ctx: RunContext, results: list[dict[str, Any]]) -> dict[str, Any]:
-        """Report keys that describe the data: split sizes, split note, data source, class names, ..."""
-        return {}
-
-    def leaderboard_rows(self, report: dict[str, Any]) -> list[dict[str, Any]]:
-        """Flat rows for a table, best first."""
-        raise NotImplementedError
-
-    def headline(self, report: dict[str, Any]) -> dict[str, str]:
-        """Who won, said plainly: {"level": "success" | "warning" | "info", "text": ...}."""
-        raise NotImplementedError
-
-    def score(self, result: dict[str, Any]) -> float:
-        """The primary metric of one model's result (for ranking and the spread over seeds)."""
-        return float(result["metrics"][self.primary_metric])
-
-    def rank(self, results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Results best first by the primary metric (mean over seeds where there are several)."""
-        sign = -1.0 if self.higher_is_better else 1.0
-
-        def key(r: dict[str, Any]) -> float:
-            m = r["metrics"]
-            return sign * float(m.get(f"{self.primary_metric}_seed_mean") or m[self.primary_metric])
-
-        return sorted(results, key=key)
-
 
 class ClassificationEvaluator(Evaluator):
     """Accuracy with a Wilson CI, macro-F1, per-class errors, McNemar between paired predictions."""
@@ -108,6 +28,10 @@ class ClassificationEvaluator(Evaluator):
     primary_metric = "accuracy"
     primary_label = "accuracy"
     higher_is_better = True
+    metrics = (
+        MetricSpec("accuracy", "accuracy", True, (0.0, 1.0), ".4f"),
+        MetricSpec("macro_f1", "macro-F1", True, (0.0, 1.0), ".4f"),
+    )
 
     def fit_and_score(
         self, ctx: RunContext, mspec: ModelSpec, estimator: Any, callbacks: Sequence[Any]
@@ -175,3 +99,19 @@ class ClassificationEvaluator(Evaluator):
     def headline(self, report: dict[str, Any]) -> dict[str, str]:
         """Best neural vs best baseline; a winner only beyond the noise (McNemar), ties said as such."""
         return classification_headline(report)
+
+    def leaderboard_text(self, report: dict[str, Any]) -> str:
+        """Accuracy with its interval, macro-F1, time, size and the spread over seeds, one model a line."""
+        header = (
+            f"{'model':24} {'family':10} {'accuracy':>8} {'95% CI':>15} {'macro-F1':>8} {'train s':>8} {'ms/1k':>8} "
+            f"{'params':>10} {'seeds: mean ± sd':>18}"
+        )
+        lines = [header, "-" * len(header)]
+        for r in self.leaderboard_rows(report):
+            ci = f"[{r['ci_low']:.3f},{r['ci_high']:.3f}]"
+            lines.append(
+                f"{r['model']:24} {r['family']:10} {r['accuracy']:8.4f} {ci:>15} {r['macro_f1']:8.4f} "
+                f"{r['train_s']:8.2f} {r['predict_ms_per_1k']:8.1f} {r['params']:10d} "
+                + (f"{r['seed_mean']:.4f} ± {r['seed_sd']:.4f} (n={r['seeds']})" if r["seed_sd"] is not None else "")
+            )
+        return "\n".join(lines)

@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from bench.train import Callback, EarlyStopping, EpochRecord, seed_everything, select_device, train
+from bench.core.train import Callback, EarlyStopping, EpochRecord, seed_everything, select_device, train
 from data.paths import CallTimePath, cache_dir
 from data.text import clean_texts, grouped_split
 from models import text as mt

@@ -23,16 +23,9 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
-from bench.report_html import render_html, safe_csv, slug, sweep_figures
-from bench.sweep import (
-    TAG_LABEL,
-    SweepSpec,
-    load_sweep,
-    primary_metric,
-    run_request,
-    run_sweep,
-    tag_run,
-)
+from bench.experiments.report import render_html, safe_csv, slug, sweep_figures
+from bench.experiments.sweep import load_sweep, run_sweep
+from bench.experiments.trials import TAG_LABEL, SweepSpec, primary_metric, run_request, tag_run
 from bench.tasks import REGISTRY, get_task
 from models.config import TrainConfig
 from models.redact import redact
@@ -600,14 +593,14 @@ def build_report(
                     sections.append(_not_measured(_section(k, TITLES[k], ""), redact(exc)))
 
     if backend == "ray" and run_missing:
-        from bench import ray_backend
+        from bench.exec import ray_jobs as ray_backend
 
         with ray_backend.session(store):
             run_all()
     else:
         run_all()
     sections.sort(key=lambda s: ORDER.index(s["key"]) if s["key"] in ORDER else len(ORDER))
-    from bench.runner import environment
+    from bench.run.runner import environment
 
     return {"profile": dataclasses.asdict(ctx.profile), "backend": backend, "sections": sections,
             "environment": environment(), "missing": ctx.missing}  # fmt: skip

@@ -9,7 +9,6 @@ or skops). Runs are only listed once FINISHED, so an interrupted run never shows
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import os
 import re
@@ -31,6 +30,7 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
 
 import numpy as np
 
+from bench.tasks import REGISTRY
 from data.paths import CallTimePath, state_root
 from models.config import ConfigError
 from models.io import read_meta
@@ -42,16 +42,6 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DIR = CallTimePath(state_root)  # NEURALBENCH_RUNS, else ./runs (data/paths.py), decided at every use
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 MODEL_NAME = re.compile(r"^[a-z0-9_-]{1,40}$")
-# The only classes a stored model can be rebuilt into: "kind" in its config.json -> "module:Class" with a
-# classmethod load(folder). A kind read from a file never names code outside this list.
-MODEL_KINDS: dict[str, str] = {
-    "neural": "bench.neural:NeuralClassifier",
-    "classical": "models.classical:SklearnClassifier",
-    "pretrained": "bench.transfer:TransferModels",
-    "text": "bench.text:TextEstimator",
-}
-
-
 class RunNotFound(LookupError):
     """The run id does not exist in the store or is malformed."""
 
@@ -179,8 +169,11 @@ class RunStore:
 
         now = int(time.time() * 1000)
         metrics = []
+        # the task's own metrics (and the seed mean of its primary one), as its evaluator declares them
+        evaluator = REGISTRY[report["task"]].evaluator
+        metric_keys = [m.name for m in evaluator.metrics] + [f"{evaluator.primary_metric}_seed_mean"]
         for m in report["models"]:
-            for key in ("accuracy", "accuracy_seed_mean", "macro_f1", "mae", "rmse", "mase"):
+            for key in metric_keys:
                 if key in m["metrics"]:
                     metrics.append(Metric(_metric_key(f"{m['name']}.test_{key}"), float(m["metrics"][key]), now, 0))
             metrics.append(Metric(_metric_key(f"{m['name']}.train_seconds"), float(m["train_seconds"]), now, 0))
@@ -287,17 +280,28 @@ class RunStore:
         with self._download(run_id, "predictions.npz") as path, np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
 
+    def run_task(self, run_id: str) -> str:
+        """The task a stored run belongs to (its neuralbench.task tag)."""
+        if not RUN_ID.match(run_id or ""):
+            raise RunNotFound(f"not a run id: {run_id!r}")
+        try:
+            return self.client.get_run(run_id).data.tags.get("neuralbench.task", "")
+        except Exception as exc:
+            raise RunNotFound(f"no run {run_id}") from exc
+
     def load_model(self, run_id: str, name: str) -> Any:
-        """Rebuild one model of a run from its config + weights."""
+        """Rebuild one model of a run from its config + weights, with the loader its task declares for it
+        (ModelSpec.loader): the file never names the code that reads it."""
         if not MODEL_NAME.match(name or ""):
             raise RunNotFound(f"not a model name: {name!r}")
+        task = self.run_task(run_id)
+        spec = REGISTRY[task].models.get(name) if task in REGISTRY else None
+        if spec is None or spec.loader is None:
+            raise RunNotFound(f"run {run_id[:8]} ({task or 'no task'}) has no stored model {name!r}")
         with self._download(run_id, f"models/{name}") as folder:
-            kind = read_meta(folder).get("kind")
-            if kind not in MODEL_KINDS:
-                raise RunNotFound(f"model {name!r} has an unknown kind {kind!r}")
-            module, _, cls = MODEL_KINDS[kind].partition(":")
+            read_meta(folder)  # size- and dimension-checked before any loader sees it
             try:
-                return getattr(importlib.import_module(module), cls).load(folder)
+                return spec.loader(folder)
             except ConfigError:
                 raise
             except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError, OSError) as exc:

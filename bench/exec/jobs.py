@@ -39,7 +39,7 @@ from data.guard import ServerBusy  # the one "no room for more work now" error, 
 from models.redact import install_log_redaction, redact
 
 if TYPE_CHECKING:
-    from bench.runs import RunStore
+    from bench.run.store import RunStore
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ MAX_CONCURRENT_RUNS = int(os.environ.get("NEURALBENCH_MAX_CONCURRENT_RUNS", "2")
 MAX_QUEUED_RUNS = int(os.environ.get("NEURALBENCH_MAX_QUEUED_RUNS", "8"))
 # Modules the forkserver imports once, so that a worker starts in well under a second instead of re-importing
 # torch, scikit-learn and MLflow for every job.
-PRELOAD = ["bench.jobs", "bench.runner", "bench.runs", "mlflow", "mlflow.tracking"]
+PRELOAD = ["bench.exec.jobs", "bench.run.runner", "bench.run.store", "mlflow", "mlflow.tracking"]
 # Settings a worker takes from the submitting process at submit time (the forkserver's own copy may be older).
 ENV_PREFIXES = ("NEURALBENCH_", "MLFLOW_", "OMP_", "MKL_", "CUDA_", "HF_", "TRANSFORMERS_")
 TERMINATE_GRACE_SECONDS = 3.0
@@ -66,7 +66,7 @@ class JobCancelled(BaseException):  # a BaseException like KeyboardInterrupt: `e
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions whose message is meant for the user (bad settings, missing data, a diverging run)."""
-    from bench.train import TrainingAborted
+    from bench.core.train import TrainingAborted
     from data.images import DatasetUnavailable
     from models.config import ConfigError
 
@@ -80,7 +80,7 @@ def human_error(exc: BaseException) -> tuple[str, str]:
     """
     if isinstance(exc, user_errors()):
         return "user", redact(exc)  # a user's message may still quote a URI or header: no credential in it
-    from bench.runs import store_error, store_unreachable
+    from bench.run.store import store_error, store_unreachable
 
     if store_unreachable(exc):  # MLflow's text names the URI with its password: say it in words instead
         return "internal", f"the training could not record its run: {store_error(exc)}"
@@ -93,7 +93,7 @@ def run_request(
     request: Any, store: RunStore | None, on_event: Callable[[str, dict], None], callbacks: Any = ()
 ) -> dict:
     """The default job body: one benchmark run (the same call the CLI made before jobs existed)."""
-    from bench.runner import run_benchmark
+    from bench.run.runner import run_benchmark
 
     return run_benchmark(request, store=store, on_event=on_event, callbacks=callbacks)
 
@@ -103,7 +103,7 @@ def store_location(store: RunStore | bool | None) -> dict[str, Any] | None:
     if store is None or store is False:
         return None
     if store is True:
-        from bench.runs import DEFAULT_DIR
+        from bench.run.store import DEFAULT_DIR
 
         root = os.environ.get("NEURALBENCH_RUNS") or str(DEFAULT_DIR)
         return {"tracking_uri": os.environ.get("MLFLOW_TRACKING_URI"), "root": root}
@@ -114,7 +114,7 @@ def open_store(location: dict[str, Any] | None) -> RunStore | None:
     """The RunStore at `location` (None: no store)."""
     if location is None:
         return None
-    from bench.runs import RunStore
+    from bench.run.store import RunStore
 
     return RunStore(**location)
 
@@ -648,7 +648,7 @@ class InlineJob(_QueuedJob):
 
     def __init__(self, executor: InlineExecutor, request: Any, location: dict | None) -> None:
         super().__init__(executor, request, location)
-        from bench.train import CancelToken
+        from bench.core.train import CancelToken
 
         self.token = CancelToken()
 
@@ -705,7 +705,7 @@ class InlineExecutor(_QueueingExecutor):
                 threading.Thread(target=self._run, args=(job,), daemon=True).start()
 
     def _run(self, job: InlineJob) -> None:
-        from bench.train import TrainingCancelled
+        from bench.core.train import TrainingCancelled
 
         try:
             report = self.target(job.request, open_store(job.location), job._push, (job.token,))
@@ -721,40 +721,6 @@ class InlineExecutor(_QueueingExecutor):
             with self._lock:
                 self._running -= 1
             self._pump()
-
-
-_DEFAULT: Executor | None = None
-_DEFAULT_LOCK = threading.Lock()
-
-
-def _make_default() -> Executor:
-    if os.environ.get("RAY_ADDRESS"):
-        try:
-            from bench.ray_backend import RayExecutor  # type: ignore[import-not-found]  # issue 10
-        except ImportError:
-            log.warning("RAY_ADDRESS is set but no Ray backend is installed: jobs run in local worker processes")
-        else:
-            return RayExecutor()
-    if os.environ.get("NEURALBENCH_EXECUTOR") == "inline":
-        return InlineExecutor()
-    return LocalProcessExecutor()
-
-
-def get_executor() -> Executor:
-    """The process-wide executor every page and the CLI submit to (created on first use)."""
-    global _DEFAULT
-    with _DEFAULT_LOCK:
-        if _DEFAULT is None:
-            _DEFAULT = _make_default()
-        return _DEFAULT
-
-
-def set_executor(executor: Executor | None) -> Executor | None:
-    """Replace the process-wide executor (tests); returns the previous one, which is not shut down."""
-    global _DEFAULT
-    with _DEFAULT_LOCK:
-        previous, _DEFAULT = _DEFAULT, executor
-    return previous
 
 
 def _noop(request: Any, store: Any, on_event: Callable[[str, dict], None], callbacks: Any = ()) -> dict:

@@ -27,7 +27,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from bench.train import Callback, EarlyStopping, EpochRecord, predict_logits, seed_everything, train
+from bench.core.train import Callback, EarlyStopping, EpochRecord, predict_logits, seed_everything, train
 from models.config import ConfigError, TrainConfig, config_from_dict
 from models.io import (
     load_skops,
@@ -246,12 +246,3 @@ def load_estimator(folder: str | Path) -> Any:
     if meta.get("kind") != KIND or name not in ESTIMATORS:
         raise ConfigError(f"not a saved transfer-learning model: {name!r}")
     return ESTIMATORS[name].load(folder)
-
-
-class TransferModels:
-    """What the run store rebuilds kind "pretrained" models with (bench/runs.py MODEL_KINDS)."""
-
-    @classmethod
-    def load(cls, folder: str | Path) -> Any:
-        """Rebuild the saved estimator in `folder`."""
-        return load_estimator(folder)

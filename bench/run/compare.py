@@ -13,9 +13,13 @@ from urllib.parse import unquote, urlparse
 
 import pandas as pd
 
-from bench.runs import RUN_ID, RunNotFound
+from bench.run.store import RUN_ID, RunNotFound
+from bench.tasks import REGISTRY
 
-TEST_METRICS = ("accuracy", "macro_f1", "mae", "rmse", "mase")
+
+def test_metrics() -> set[str]:
+    """Every metric some task's evaluator reports (the `<model>.test_<metric>` columns of a comparison)."""
+    return {m.name for task in REGISTRY.values() for m in task.evaluator.metrics}
 
 
 def all_runs(store: Any, max_results: int = 1000) -> pd.DataFrame:
@@ -29,6 +33,7 @@ def all_runs(store: Any, max_results: int = 1000) -> pd.DataFrame:
         return pd.DataFrame(columns=["run_id", "started", "task", "dataset", "seed", "models"])
     runs = store.client.search_runs(exps, filter_string="attributes.status = 'FINISHED'",
                                     order_by=["attributes.start_time DESC"], max_results=max_results)  # fmt: skip
+    known = test_metrics()
     rows = []
     for r in runs:
         tags, params = r.data.tags, r.data.params
@@ -44,7 +49,7 @@ def all_runs(store: Any, max_results: int = 1000) -> pd.DataFrame:
         }
         for k, v in sorted(r.data.metrics.items()):
             _, _, name = k.partition(".")
-            if name.startswith("test_") and name[5:] in TEST_METRICS:
+            if name.startswith("test_") and name[5:] in known:
                 row[k] = v
         rows.append(row)
     return pd.DataFrame(rows)

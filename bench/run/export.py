@@ -81,7 +81,7 @@ def check_inputs(report: dict[str, Any]) -> np.ndarray:
 def export_model(store: Any, run_id: str, model: str, out_dir: str | Path, onnx: bool = True) -> dict[str, Any]:
     """Write `model` of run `run_id` into out_dir/<model>/: config.json + weights, model.onnx for torch models
     (with the ONNX Runtime check in export.json). Raises ExportError / RunNotFound with a readable message."""
-    from bench.runs import MODEL_NAME, RunNotFound
+    from bench.run.store import MODEL_NAME, RunNotFound
 
     if not MODEL_NAME.match(model or ""):
         raise RunNotFound(f"not a model name: {model!r}")

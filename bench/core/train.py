@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.calibrate import Plan, num_threads, resolve_plan
+from bench.core.calibrate import Plan, num_threads, resolve_plan
 from models.config import TrainConfig
 
 

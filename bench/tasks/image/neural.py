@@ -12,7 +12,7 @@ import torch
 from sklearn.model_selection import train_test_split
 from torch import nn
 
-from bench.train import Callback, EarlyStopping, EpochRecord, predict_logits, seed_everything, train
+from bench.core.train import Callback, EarlyStopping, EpochRecord, predict_logits, seed_everything, train
 from models.config import ConfigError, TrainConfig, config_from_dict
 from models.io import load_weights, module_tensors, read_meta, write_model_folder
 from models.nets import CNN, MLP, CNNConfig, MLPConfig

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,9 +20,9 @@ import pandas as pd
 import torch
 from sklearn.preprocessing import StandardScaler
 
-from bench.evaluate import diebold_mariano, forecast_errors, forecast_metrics, mae, naive_scale
-from bench.evaluators import Evaluator, ModelOutcome, RunContext
-from bench.train import Callback, EarlyStopping, predict_logits, seed_everything, train
+from bench.core.contract import Evaluator, MetricSpec, ModelOutcome, RunContext
+from bench.core.stats import diebold_mariano, forecast_errors, forecast_metrics, mae, naive_scale
+from bench.core.train import Callback, EarlyStopping, predict_logits, seed_everything, train
 from data.prices import PriceSeries
 from models.config import ConfigError, TrainConfig, check_fields, opt
 from models.forecast import (
@@ -34,8 +35,13 @@ from models.forecast import (
     cumulative_target,
     lag_windows,
     rebuild,
+    saved_config,
+    saved_numbers,
+    saved_scaler,
+    state_fields,
     to_returns,
 )
+from models.io import WEIGHTS_FILE, load_weights, module_tensors
 
 MIN_TEST_POINTS = 10
 # the LSTM's training defaults on price series (bf16 off: returns are small numbers)
@@ -129,6 +135,7 @@ class NeuralForecaster(Forecaster):
                  train_config: TrainConfig | None = None) -> None:  # fmt: skip
         super().__init__(config or RNNConfig(), setup)
         self.train_config = train_config or DEFAULT_TRAIN
+        self.name = self.config.cell  # "lstm" / "gru": the model name it is saved (and loaded back) as
 
     warm_state_: dict[str, torch.Tensor] | None = None
 
@@ -190,20 +197,37 @@ class NeuralForecaster(Forecaster):
     def n_params(self) -> int:
         return sum(p.numel() for p in self.model_.parameters() if p.requires_grad)
 
-    def save(self, folder: Any) -> None:
-        """config.json (settings, scalers) + model.safetensors; no pickle."""
-        from pathlib import Path
+    # saved as config.json (settings, training config, both scalers' mean and scale) + model.safetensors; no pickle
 
-        from safetensors.torch import save_file
-
-        super().save(folder)
-        state = {k: v.detach().cpu().contiguous() for k, v in self.model_.state_dict().items()}
-        save_file(state, str(Path(folder) / "model.safetensors"))
+    def _tensors(self) -> dict[str, torch.Tensor]:
+        return module_tensors(self.model_)
 
     def _state(self) -> dict[str, Any]:
         return {"train_config": asdict(self.train_config),
                 "x_scaler": [float(self.x_scaler_.mean_[0]), float(self.x_scaler_.scale_[0])],
                 "z_scaler": [float(self.z_scaler_.mean_[0]), float(self.z_scaler_.scale_[0])]}  # fmt: skip
+
+    def _restore(self, state: dict[str, Any], folder: Path) -> None:
+        """Training config and scalers from the state, the network from model.safetensors (strict: a weight of
+        another name or shape than the saved config builds raises ConfigError)."""
+        train_config, x_scaler, z_scaler = state_fields(state, self.name, "train_config", "x_scaler", "z_scaler")
+        self.train_config = saved_config(TrainConfig, train_config, "train_config")
+
+        def scaler(pair: Any, what: str) -> StandardScaler:
+            mean, scale = saved_numbers(pair, f"{what} [mean, scale]", 2).tolist()
+            return saved_scaler([mean], [scale], what, 1)
+
+        self.x_scaler_, self.z_scaler_ = scaler(x_scaler, "x_scaler"), scaler(z_scaler, "z_scaler")
+        if not (Path(folder) / WEIGHTS_FILE).is_file():
+            raise ConfigError(f"saved {self.name!r} forecaster has no {WEIGHTS_FILE}")
+        self.model_ = RNNForecaster(self.config)
+        try:
+            load_weights(self.model_, folder, strict=True)
+        except ConfigError:
+            raise
+        except Exception as exc:  # safetensors' own error on a damaged file
+            raise ConfigError(f"{WEIGHTS_FILE} of the saved {self.name!r} forecaster is unreadable") from exc
+        self.model_.eval()
 
 
 # ---------------------------------------------------------------- the walk-forward backtest (written once)
@@ -424,6 +448,11 @@ class ForecastEvaluator(Evaluator):
     primary_metric = "mae"
     primary_label = "MAE"
     higher_is_better = False
+    metrics = (
+        MetricSpec("mae", "MAE", False, (0.0, None), ".3f"),
+        MetricSpec("rmse", "RMSE", False, (0.0, None), ".3f"),
+        MetricSpec("mase", "MASE", False, (0.0, None), ".3f"),
+    )
     ALPHA = 0.05
 
     @staticmethod
@@ -559,6 +588,10 @@ class ForecastEvaluator(Evaluator):
                 "seed_sd": met.get("mae_seed_sd"),
             })  # fmt: skip
         return sorted(rows, key=lambda r: r["mae"])
+
+    def leaderboard_text(self, report: dict[str, Any]) -> str:
+        """MAE vs naive with its Diebold-Mariano test, one model a line (module function leaderboard_text)."""
+        return leaderboard_text(report)
 
     def headline(self, report: dict[str, Any]) -> dict[str, str]:
         models = [m for m in report["models"] if m["name"] != "naive"]

@@ -21,7 +21,7 @@ COMMANDS = ("sweep", "report", "export")
 
 def add_parsers(sub: Any) -> None:
     """Add the three sub-commands to `python -m bench`'s sub-parsers."""
-    from bench.claims import PROFILES, SECTIONS
+    from bench.experiments.claims import PROFILES, SECTIONS
 
     p = sub.add_parser("sweep", help="a grid of settings x seeds on Ray Tune; every trial a stored run")
     p.add_argument("--task", dest="sweep_task", default="image")
@@ -55,9 +55,9 @@ def add_parsers(sub: Any) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run one of the sub-commands; returns the exit code (2 with a message on bad input)."""
-    from bench.export import ExportError
-    from bench.runs import RunNotFound
-    from bench.train import TrainingAborted
+    from bench.core.train import TrainingAborted
+    from bench.run.export import ExportError
+    from bench.run.store import RunNotFound
     from data.images import DatasetUnavailable
 
     try:
@@ -68,8 +68,9 @@ def main(args: argparse.Namespace) -> int:
 
 
 def sweep(args: argparse.Namespace) -> int:
-    from bench.runs import RunStore
-    from bench.sweep import SweepSpec, parse_grid, run_sweep
+    from bench.experiments.sweep import run_sweep
+    from bench.experiments.trials import SweepSpec, parse_grid
+    from bench.run.store import RunStore
     from bench.tasks import get_task
 
     task = get_task(args.sweep_task)
@@ -106,7 +107,7 @@ def sweep(args: argparse.Namespace) -> int:
         args.json.write_text(json.dumps(summary, indent=1, default=str))
         print(f"written to {args.json}")
     if args.html:
-        from bench.report_html import sweep_html
+        from bench.experiments.report import sweep_html
 
         args.html.write_text(sweep_html(summary), encoding="utf-8")
         print(f"written to {args.html}")
@@ -116,8 +117,8 @@ def sweep(args: argparse.Namespace) -> int:
 def report(args: argparse.Namespace) -> int:
     import time
 
-    from bench.claims import build_report, write_report
-    from bench.runs import RunStore
+    from bench.experiments.claims import build_report, write_report
+    from bench.run.store import RunStore
 
     t0 = time.perf_counter()
     only = tuple(s.strip() for s in args.only.split(",") if s.strip())
@@ -137,8 +138,8 @@ def report(args: argparse.Namespace) -> int:
 
 
 def export(args: argparse.Namespace) -> int:
-    from bench.export import export_model
-    from bench.runs import RunStore
+    from bench.run.export import export_model
+    from bench.run.store import RunStore
 
     info = export_model(RunStore(), args.run, args.model, args.onnx or args.out, onnx=args.onnx is not None)
     print(f"exported {args.model} of run {args.run}: {', '.join(info['files'])}")

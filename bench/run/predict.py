@@ -84,7 +84,7 @@ def run_input_spec(report: dict[str, Any]) -> InputSpec:
 def load_run(run_id: str, store: Any = None, models: list[str] | None = None) -> LoadedRun:
     """Load the report and the chosen (default: every) model of a stored run."""
     if store is None:
-        from bench.runs import RunStore
+        from bench.run.store import RunStore
 
         store = RunStore()
     report = store.load_report(run_id)
@@ -353,7 +353,7 @@ def cli(argv: list[str] | None = None) -> int:
         try:
             run = load_run(args.run, models=[args.model] if args.model else None)
         except Exception as exc:  # unknown run, missing artifact: a message, not a traceback
-            from bench.runs import store_error
+            from bench.run.store import store_error
 
             print(f"cannot load run {args.run}: {store_error(exc)}", file=sys.stderr)  # no raw URI or password
             return 2

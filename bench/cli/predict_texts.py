@@ -1,9 +1,5 @@
-"""Command-line parts of the sentiment task, kept apart so bench/__main__.py only calls them:
-
-python -m bench sentiment --dataset tweets --json report.json
-python -m bench sentiment --dataset csv --csv reviews.csv --text-col review --label-col stars
-python -m bench predict --run RUN_ID --csv texts.csv --text-col text [--model minilm] --json out.json
-"""
+"""`python -m bench predict --run ID --csv FILE`: batch prediction of texts with every model of a stored
+sentiment run."""
 
 from __future__ import annotations
 
@@ -13,25 +9,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench.run.store import RunNotFound, RunStore, store_error
+from bench.tasks.sentiment.estimators import predict_run
+from data.text import safe_csv_bytes, texts_from_upload
 from models.config import ConfigError
-
-
-def add_task_arguments(name: str, parser: argparse.ArgumentParser) -> None:
-    """Extra options of the sentiment sub-command: the user's CSV for `--dataset csv`."""
-    if name != "sentiment":
-        return
-    parser.add_argument("--csv", type=Path, help="with --dataset csv: a CSV of labelled texts")
-    parser.add_argument("--text-col", default="", help="with --dataset csv: the column holding the texts")
-    parser.add_argument("--label-col", default="", help="with --dataset csv: the column holding the labels")
-
-
-def data_options(args: argparse.Namespace) -> dict[str, Any]:
-    """Loader keyword arguments from the parsed options (only for `--dataset csv`)."""
-    if getattr(args, "dataset", "") != "csv" or getattr(args, "task", "") != "sentiment":
-        return {}
-    if args.csv is None:
-        raise ConfigError("--dataset csv needs --csv FILE --text-col COLUMN --label-col COLUMN")
-    return {"path": str(args.csv), "text_col": args.text_col, "label_col": args.label_col}
 
 
 def add_predict_parser(sub: Any) -> None:
@@ -47,9 +28,6 @@ def add_predict_parser(sub: Any) -> None:
 
 def run_predict(args: argparse.Namespace, store: Any = None) -> int:
     """Load the run's models and predict the file's texts; prints a table, returns an exit code."""
-    from bench.runs import RunNotFound, RunStore, store_error
-    from bench.text import predict_run
-    from data.text import safe_csv_bytes, texts_from_upload
 
     try:
         path = Path(args.csv)

@@ -1,0 +1,1 @@
+"""The forecast task: its declaration is `task.TASK`."""

@@ -1,0 +1,1 @@
+"""The image task: its declaration is `task.TASK`."""

@@ -1,0 +1,1 @@
+"""The sentiment task: its declaration is `task.TASK`."""
