@@ -10,7 +10,7 @@ module was imported is obeyed. Read-only data elsewhere (Debian's /usr/share/dat
 looked up by its own loaders.
 
 `CallTimePath` is a path-like stand-in for module constants that used to be computed at import time
-(`data.images.CACHE`, `bench.text.CACHE`, `bench.runs.DEFAULT_DIR`): every use resolves it anew, and
+(`data.images.CACHE`, `bench.tasks.sentiment.estimators.CACHE`, `bench.run.store.DEFAULT_DIR`): every use resolves it anew, and
 `/` gives another call-time path, so `CACHE / "prices"` also follows the environment.
 """
 

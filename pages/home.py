@@ -40,7 +40,7 @@ for name, task in REGISTRY.items():
     try:
         runs = store.list_runs(name, max_results=RUNS_SCANNED)
     except Exception as exc:  # a broken store must not take the page down; its text may hold credentials
-        logger.warning("listing the %s runs failed", name, exc_info=True)  # redacted by bench.runs' log filter
+        logger.warning("listing the %s runs failed", name, exc_info=True)  # redacted by bench.run.store' log filter
         st.error(f"The run store could not be read: {ui.md(store_error(exc, store))}")
         if store_unreachable(exc):
             break  # the other tasks would only wait for the same server again

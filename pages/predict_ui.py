@@ -1,6 +1,6 @@
 """Widgets for the image page's Predict and Transfer tabs (not a page): uploads, canvas, camera, the
 pretrained model, transfer learning on the user's own zip, SHAP on uploads. The work is done by
-bench/predict.py, bench/explain.py and data/uploads.py; this module only shows it.
+bench/run/predict.py, bench/core/explain.py and data/uploads.py; this module only shows it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Shared Streamlit widgets (not a page): config forms, progress, leaderboard, charts, verdicts.
 
 One palette (a fixed colour per model family) and one number format per quantity (the `fmt_*` helpers of
-bench.evaluate, re-exported here) are used by every page.
+bench.core.stats, re-exported here) are used by every page.
 """
 
 from __future__ import annotations
@@ -824,7 +824,7 @@ def saved_runs_tab(
             st.error(f"Could not load run {chosen[:8]}; the details are in the server log.")
 
 
-# --- Jobs: submit a benchmark request and follow it live (bench/jobs.py) ------------------------------------
+# --- Jobs: submit a benchmark request and follow it live (bench/exec/jobs.py) ------------------------------------
 
 
 def job_executor() -> Any:

@@ -1,6 +1,6 @@
 """`make perf`: speed benchmarks of the product training loop (`python -m perf`, `--quick` for a smoke run).
 
-The product loop (`bench.train.train`) is measured against a pytorch/examples-style MNIST loop run in the
+The product loop (`bench.core.train.train`) is measured against a pytorch/examples-style MNIST loop run in the
 same process on the same data and the same CNN (images/s and time to a test accuracy), and against
 torch.matmul (achieved GFLOP/s as a share of the matmul rate). Results go to `perf/results.json`.
 """

@@ -4,8 +4,8 @@ Reference: the pytorch/examples MNIST loop (mnist/main.py) — a DataLoader over
 shuffle=True, no workers, plain fp32 NCHW, Adadelta(lr=1.0) with StepLR(gamma=0.7) per epoch, and
 `optimizer.zero_grad(); loss.backward(); optimizer.step()` in `model.train()` mode.
 
-Product: `bench.train.train` itself (preloaded tensors, a permutation per epoch, the execution path measured by
-`bench.calibrate`), called with a `TrainConfig` — nothing here re-implements it.
+Product: `bench.core.train.train` itself (preloaded tensors, a permutation per epoch, the execution path measured by
+`bench.core.calibrate`), called with a `TrainConfig` — nothing here re-implements it.
 """
 
 from __future__ import annotations

@@ -152,7 +152,7 @@ def measure_throughput(work: Workload, rounds: int = 5, seed: int = 0) -> Throug
     on the same data and the same CNN.
 
     One untimed warm-up round (oneDNN primitive creation), then `rounds` rounds of one product epoch
-    (a call of `bench.train.train`), one fp32-eager product epoch and one reference epoch; the order of the two
+    (a call of `bench.core.train.train`), one fp32-eager product epoch and one reference epoch; the order of the two
     product epochs alternates between rounds.
     """
     base = make_cnn(work, seed=seed)

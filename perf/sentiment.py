@@ -3,7 +3,7 @@
     python -m perf.sentiment [--samples N] [--quick] [--out FILE.json]
 
 1. One epoch of all-MiniLM-L6-v2 fine-tuning (all layers, max length 64) on N training tweets through the product
-   path (bench/train.py: dynamic padding inside the module, length bucketing, the training setting's precision,
+   path (bench/core/train.py: dynamic padding inside the module, length bucketing, the training setting's precision,
    fused AdamW, the embedding layer fine-tuned as by default; a second product epoch with the embeddings frozen
    (the train_embeddings setting off) shows what freezing them adds)
    against a plain reference loop in the same process: fp32, every batch padded to 64 tokens, batch 32, random

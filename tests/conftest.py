@@ -11,7 +11,7 @@ _RUNS = Path(tempfile.mkdtemp(prefix="neuralbench-test-runs-"))
 os.environ["NEURALBENCH_RUNS"] = str(_RUNS)
 os.environ.pop("MLFLOW_TRACKING_URI", None)
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-# Calibrating the execution path (bench.calibrate) is exercised in tests/test_calibrate.py and the perf smoke,
+# Calibrating the execution path (bench.core.calibrate) is exercised in tests/test_calibrate.py and the perf smoke,
 # which unset this; everywhere else it would only add a few timed steps per new model to the fast paths.
 os.environ["NEURALBENCH_PRECISION"] = "fp32"
 

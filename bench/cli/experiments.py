@@ -1,4 +1,4 @@
-"""CLI sub-commands `sweep`, `report` and `export` (wired into `python -m bench` by bench/__main__.py).
+"""CLI sub-commands `sweep`, `report` and `export` (wired into `python -m bench` by bench/cli/main.py).
 
 python -m bench sweep --task image --dataset mnist-5k --model cnn --grid activation=relu,sigmoid,tanh --seeds 3 --json sweep.json
 python -m bench report --out report.html

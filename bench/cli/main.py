@@ -1,4 +1,4 @@
-"""Headless CLI on the same code path as the dashboard: the run is submitted as a job (bench/jobs.py).
+"""Headless CLI on the same code path as the dashboard: the run is submitted as a job (bench/exec/jobs.py).
 
 python -m bench image --dataset mnist-5k --models cnn,mlp,logreg,svm,rf,knn --seed 0 --json report.json
 """

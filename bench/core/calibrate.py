@@ -486,10 +486,10 @@ def execution_summary() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m bench.calibrate [--clear]`: show (or forget) this machine's measured execution paths."""
+    """`python -m bench.core.calibrate [--clear]`: show (or forget) this machine's measured execution paths."""
     import argparse
 
-    ap = argparse.ArgumentParser(prog="python -m bench.calibrate", description=main.__doc__)
+    ap = argparse.ArgumentParser(prog="python -m bench.core.calibrate", description=main.__doc__)
     ap.add_argument("--clear", action="store_true", help="forget every cached calibration (measure again on next use)")
     args = ap.parse_args(argv)
     path = cache_path()

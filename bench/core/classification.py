@@ -93,7 +93,7 @@ class ClassificationEvaluator(Evaluator):
         }
 
     def leaderboard_rows(self, report: dict[str, Any]) -> list[dict[str, Any]]:
-        """Best first by the mean accuracy over seeds where a model has several (bench.evaluate)."""
+        """Best first by the mean accuracy over seeds where a model has several (bench.core.stats)."""
         return classification_leaderboard_rows(report)
 
     def headline(self, report: dict[str, Any]) -> dict[str, str]:

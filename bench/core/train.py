@@ -3,7 +3,7 @@
 Data are preloaded tensors indexed by a shuffled permutation each epoch (no DataLoader workers, no
 per-sample Python): on 2 CPU cores this is what makes training quick. Images may be kept as uint8 (4x less
 memory and gather traffic) and are scaled to [0, 1] per batch. How the arithmetic runs (fp32 or bf16
-autocast, memory layout, threads) is measured per machine by `bench.calibrate`, not guessed from CPU flags.
+autocast, memory layout, threads) is measured per machine by `bench.core.calibrate`, not guessed from CPU flags.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def select_device() -> torch.device:
 def bf16_supported(device: torch.device) -> bool:
     """Whether the CPU *claims* bf16 support (AVX-512 BF16 / AMX) or the GPU has it.
 
-    Not used to decide anything: a claimed flag can still mean a slowdown (bench.calibrate measures instead).
+    Not used to decide anything: a claimed flag can still mean a slowdown (bench.core.calibrate measures instead).
     """
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
@@ -85,7 +85,7 @@ class TrainState:
     stop: bool = False
     stop_reason: str = ""
     started: float = field(default_factory=time.perf_counter)
-    plan: Plan | None = None  # the execution path this training runs in (bench.calibrate)
+    plan: Plan | None = None  # the execution path this training runs in (bench.core.calibrate)
     lr: float = float("nan")  # the learning rate of the batch just trained (the one-cycle schedule's)
 
     @property

@@ -743,7 +743,7 @@ def measure_start(start_method: str, jobs: int = 5) -> list[float]:
     return out
 
 
-if __name__ == "__main__":  # python -m bench.jobs: how long a worker takes to start, by start method
+if __name__ == "__main__":  # python -m bench.exec.jobs: how long a worker takes to start, by start method
     import platform
 
     for method in ("forkserver", "spawn"):

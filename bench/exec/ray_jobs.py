@@ -1,4 +1,4 @@
-"""Sweeps on Ray Tune: a local Ray instance on this machine's cores by default, an existing cluster when
+"""Ray for jobs and sweeps: the Ray session (a local Ray instance on this machine's cores by default, an existing cluster when
 RAY_ADDRESS is set (`ray start --head` on the head node, `ray start --address=HEAD:6379` on the others).
 
 Every trial is one normal run of the ONE runner, logged by the worker itself to the run store (MLflow), so

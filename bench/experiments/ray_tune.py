@@ -1,5 +1,5 @@
 """Sweeps on Ray Tune: every trial one normal run of the runner, scheduled by Tune on the local Ray instance
-or the cluster at RAY_ADDRESS (bench/exec/ray.py starts and ends the session); the tracking URI reaches the
+or the cluster at RAY_ADDRESS (bench/exec/ray_jobs.py starts and ends the session); the tracking URI reaches the
 trials through Ray's object store, never through a trial's config (params.json)."""
 
 from __future__ import annotations
@@ -218,6 +218,6 @@ class _Progress(_callback_base()):  # type: ignore[misc]
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Single trainings on Ray: the job interface of bench/jobs.py (chosen by get_executor() when RAY_ADDRESS is set)
+# Single trainings on Ray: the job interface of bench/exec/jobs.py (chosen by get_executor() when RAY_ADDRESS is set)
 
 

@@ -3,7 +3,7 @@ same way, compare the best neural model with the best baseline, and store the ru
 
 The page and the CLI both call `run_benchmark` with a `BenchmarkRequest`; nothing else trains models.
 What differs by objective (fitting and scoring, metrics, significance test, leaderboard, headline) is
-the task's evaluator (bench/evaluators.py).
+the task's evaluator (bench/core/contract.py and bench/core/classification.py).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def environment() -> dict[str, Any]:
         "threads": torch.get_num_threads(),
         "device": torch.cuda.get_device_name(0) if device.type == "cuda" else f"CPU ({cpu_name()})",
         "python": platform.python_version(),
-        "execution": execution_summary(),  # precision / layout / threads as measured (bench.calibrate)
+        "execution": execution_summary(),  # precision / layout / threads as measured (bench.core.calibrate)
     }
 
 

@@ -122,7 +122,7 @@ def single_thread() -> Iterator[None]:
 
 
 class NeuralForecaster(Forecaster):
-    """LSTM / GRU on scaled returns, trained by bench.train.train(objective="regression"); prices rebuilt.
+    """LSTM / GRU on scaled returns, trained by bench.core.train.train(objective="regression"); prices rebuilt.
 
     Both scalers (inputs: one-step returns; targets: horizon returns) are fitted on the training part of the
     fold only; the validation part for early stopping is the last `val_fraction` of the fold, in time order.

@@ -60,7 +60,7 @@ class NeuralClassifier:
             self.model_, X, y, cfg, X_val=X_val, y_val=y_val, objective="classification", callbacks=cbs
         )
         plan = getattr(self.model_, "execution_plan", None)
-        self.execution_ = plan.to_dict() if plan is not None else None  # how it ran (bench.calibrate)
+        self.execution_ = plan.to_dict() if plan is not None else None  # how it ran (bench.core.calibrate)
         return self
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:

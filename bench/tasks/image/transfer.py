@@ -1,7 +1,7 @@
 """Transfer learning estimators on ImageNet-pretrained EfficientNet-Lite0, behind the usual fit / predict.
 
 - `PretrainedFeatureClassifier` ("effnet"): frozen EfficientNet features (optionally minus the last N
-  blocks, which are fine-tuned) + a new head, trained by the ONE loop `bench.train.train`. The frozen part
+  blocks, which are fine-tuned) + a new head, trained by the ONE loop `bench.core.train.train`. The frozen part
   runs once per image (its outputs are cached per input array), so an epoch only costs the head.
 - `EmbeddingLogReg` ("embed_lr"): scikit-learn logistic regression on the frozen 1,280-number embeddings.
 

@@ -1,4 +1,4 @@
-"""Command-line parts of the sentiment task, kept apart so bench/__main__.py only calls them:
+"""Command-line parts of the sentiment task, kept apart so bench/cli/main.py only calls them:
 
 python -m bench sentiment --dataset tweets --json report.json
 python -m bench sentiment --dataset csv --csv reviews.csv --text-col review --label-col stars

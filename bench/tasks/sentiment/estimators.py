@@ -1,4 +1,4 @@
-"""Text estimators: bind the text modules of models/text.py to the ONE training loop (bench/train.py) and wrap
+"""Text estimators: bind the text modules of models/text.py to the ONE training loop (bench/core/train.py) and wrap
 the text baselines behind the same interface (fit(X, y, callbacks) -> self, predict, predict_proba, save, load).
 
 X is always a 1-D array of raw strings; every estimator cleans and caps the texts itself before tokenising,
