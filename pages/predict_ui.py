@@ -584,14 +584,14 @@ def transfer_form(ds: dict[str, Any]) -> None:
         configs={m: c for m, c in configs.items() if m in models},
         data_options={"dataset_id": ds["digest"], "image_size": int(size)},
     )  # fmt: skip
-    report = run_request(request)
+    report = train_transfer(request)
     if report is not None:
         st.session_state["transfer.report"] = report
         st.session_state["predict.prefer"] = report.get("run_id")
         st.rerun()  # the Predict tab (drawn before this one) must list the new run; results come from the state
 
 
-def run_request(request: Any) -> dict[str, Any] | None:
+def train_transfer(request: Any) -> dict[str, Any] | None:
     """Run a request through the page's job helper when there is one, else the runner, with progress."""
     from bench.core.train import TrainingAborted
     from bench.run.runner import run_benchmark

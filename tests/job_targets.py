@@ -71,10 +71,10 @@ def hog_memory(request: Any, store: Any, on_event: Any, callbacks: Any = ()) -> 
 def fail_in_training(request: Any, store: Any, on_event: Any, callbacks: Any = ()) -> dict:
     """The real benchmark, with a training loop that breaks at its first batch (an internal error)."""
     from bench.core.train import Callback
-    from bench.exec.jobs import run_request
+    from bench.exec.jobs import benchmark_job
 
     class Boom(Callback):
         def on_batch_end(self, state: Any) -> None:
             raise RuntimeError("a bug in a callback")
 
-    return run_request(request, store, on_event, callbacks=[Boom()])
+    return benchmark_job(request, store, on_event, callbacks=[Boom()])

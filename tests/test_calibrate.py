@@ -231,7 +231,7 @@ def test_training_records_its_plan(tiny_mnist, monkeypatch) -> None:
 
 
 def test_cli_setting_and_environment_show_the_path(monkeypatch) -> None:
-    from bench.__main__ import train_overrides
+    from bench.cli.main import train_overrides
     from bench.run.runner import environment
 
     assert train_overrides(TrainConfig(), ["train.precision=bf16"]).precision == "bf16"

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from bench.experiments.trials import run_request
+from bench.experiments.trials import run_once
 from bench.run import export
 from bench.run.store import RunNotFound, RunStore
 from models.config import TrainConfig
@@ -16,7 +16,7 @@ from models.config import TrainConfig
 @pytest.fixture(scope="module")
 def stored_run() -> tuple[RunStore, dict]:
     store = RunStore()
-    report = run_request(
+    report = run_once(
         "image", "mnist-5k", ["cnn", "logreg"], seed=0, configs={}, store=store,
         train_config=TrainConfig(epochs=1, batch_size=64, patience=1), max_samples=300,
     )

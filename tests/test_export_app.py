@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from bench.experiments.trials import run_request
+from bench.experiments.trials import run_once
 from bench.run.store import RunStore
 from models.config import TrainConfig
 from models.nets import MLPConfig
@@ -20,7 +20,7 @@ def two_runs() -> list[str]:
     fast = TrainConfig(epochs=1, batch_size=64, patience=1)
     ids = []
     for neurons in (32, 64):
-        rep = run_request("image", "digits", ["mlp", "majority"], seed=0, configs={"mlp": MLPConfig(neurons=neurons)},
+        rep = run_once("image", "digits", ["mlp", "majority"], seed=0, configs={"mlp": MLPConfig(neurons=neurons)},
                           train_config=fast, max_samples=300, store=store)
         ids.append(rep["run_id"])
     return ids

@@ -250,7 +250,7 @@ def test_stored_forecast_run_round_trip(tmp_path, series) -> None:
 
 
 def test_cli_forecast(tmp_path, capsys) -> None:
-    from bench.__main__ import main
+    from bench.cli.main import main
 
     out = tmp_path / "r.json"
     code = main(["forecast", "--dataset", "msft", "--models", "naive,drift,linreg", "--max-samples", "300",
@@ -263,7 +263,7 @@ def test_cli_forecast(tmp_path, capsys) -> None:
 
 
 def test_cli_bad_input_is_a_message(tmp_path, capsys) -> None:
-    from bench.__main__ import main
+    from bench.cli.main import main
 
     assert main(["forecast", "--ticker", "AAPL;rm", "--no-store"]) == 2
     assert "ticker" in capsys.readouterr().err

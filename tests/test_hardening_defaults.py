@@ -112,7 +112,7 @@ def test_mlflow_never_unpickles_even_when_the_environment_asks_for_it() -> None:
     import sys
 
     env = {**os.environ, "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true"}
-    code = "import bench.runs, os; print(os.environ['MLFLOW_ALLOW_PICKLE_DESERIALIZATION'])"
+    code = "import bench.run.store, os; print(os.environ['MLFLOW_ALLOW_PICKLE_DESERIALIZATION'])"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "false", out.stderr
 

@@ -27,8 +27,12 @@ from data.text import TextDataError
 from tests.conftest import ROOT
 
 APP = str(ROOT / "app.py")
-FAST = 1.0  # seconds: the old code took 1.5 s (16 KB line) to 25-40 s (64 KB) on these inputs
-MAX_GAP = 0.5  # seconds another thread may wait for the GIL while an upload is parsed
+# The parse's own CPU time (time.thread_time: what the parse costs, whatever else the machine runs) must stay under
+# FAST; the old code took 1.5 s (16 KB line) to 25-40 s (64 KB) on these inputs.
+FAST = 1.0
+# Wall-clock seconds another thread may wait for the interpreter meanwhile: the old code held it for the whole parse
+# (20-40 s); a busy 2-core machine alone adds up to about a second of scheduling delay, so the bound leaves room.
+MAX_GAP = 2.0
 
 SNIFF_BOMB = b'",' * 32768  # 64 KB: csv.Sniffer's regular expressions are quadratic on it
 LINE_BOMB = b'",' * 8192  # 16 KB on the first line of a price file
@@ -91,12 +95,12 @@ def test_hostile_uploads_are_answered_fast_and_others_stay_responsive(parse, err
     outcome: dict[str, Any] = {}
 
     def work() -> None:
-        start = time.perf_counter()
+        start = time.thread_time()
         try:
             parse()
         except Exception as exc:  # inspected below
             outcome["exc"] = exc
-        outcome["seconds"] = time.perf_counter() - start
+        outcome["seconds"] = time.thread_time() - start
 
     with heartbeat() as gaps:
         worker = threading.Thread(target=work, daemon=True)  # the hostile session

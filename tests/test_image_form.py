@@ -8,7 +8,7 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from bench.__main__ import main as cli_main
+from bench.cli.main import main as cli_main
 from bench.tasks.image.task import TASK as IMAGE_TASK
 from tests.conftest import ROOT
 

@@ -214,11 +214,10 @@ def test_the_toy_task_runs_from_the_command_line(toy_task, store, tmp_path, monk
     assert json.loads((tmp_path / "r.json").read_text())["task"] == "toy"
 
 
-def test_the_toy_task_is_listed_on_home(toy_task, store, monkeypatch) -> None:
+def test_the_toy_task_is_listed_on_home(toy_task) -> None:
     from streamlit.testing.v1 import AppTest
 
-    monkeypatch.setenv("NEURALBENCH_RUNS", str(store.root))
-    bench_run("toy", "diabetes", ["ridge", "mean"], store=store)
+    bench_run("toy", "diabetes", ["ridge", "mean"], store=RunStore())  # the store Home reads (NEURALBENCH_RUNS)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
     assert not at.exception, at.exception
     assert any(h.value == "Toy regression" for h in at.subheader)

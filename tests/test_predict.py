@@ -114,7 +114,7 @@ def test_csv_export_neutralises_formulas() -> None:
 
 
 def test_cli_predicts_files_from_a_stored_run(digit_run, tiny_mnist, tmp_path, capsys) -> None:
-    from bench.__main__ import main
+    from bench.cli.main import main
 
     files = []
     for i in range(2):
@@ -152,7 +152,7 @@ def test_pretrained_recognises_the_bundled_photos() -> None:
 def test_pretrained_cli(tmp_path, capsys) -> None:
     from skimage import data as skdata
 
-    from bench.__main__ import main
+    from bench.cli.main import main
 
     f = tmp_path / "cat.jpg"
     Image.fromarray(skdata.chelsea()).save(f, format="JPEG")

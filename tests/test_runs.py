@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from bench.__main__ import main as cli_main
+from bench.cli.main import main as cli_main
 from bench.core.train import Callback, TrainingCancelled
 from bench.run.store import RunNotFound, RunStore
 from data.images import load_mnist_5k

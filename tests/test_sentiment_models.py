@@ -220,7 +220,7 @@ def test_hostile_texts_are_predicted_safely(fitted) -> None:
 
 
 def test_cli_sentiment_then_predict_from_the_stored_run(tmp_path, capsys) -> None:
-    from bench.__main__ import main
+    from bench.cli.main import main
 
     report_path = tmp_path / "r.json"
     rc = main(["sentiment", "--dataset", "tweets", "--models", "tfidf_lr,vader,majority", "--max-samples", "300",

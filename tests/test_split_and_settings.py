@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from bench.run.settings import describe_settings, flat_settings, report_kind, run_kind, settings_diff
+from bench.tasks import REGISTRY, register
 from bench.tasks.image.task import TASK as IMAGE_TASK
 from data.images import DatasetUnavailable, fast_path_note
 from tests.helpers import bench_run
@@ -96,17 +97,19 @@ def test_flat_settings_match_the_logged_params() -> None:
 
 def test_task_setup_changes_are_listed(monkeypatch) -> None:
     """A task with a set-up dataclass (e.g. a forecast horizon) gets its changes listed too, with labels."""
-    from bench.tasks import REGISTRY
     from models.config import opt
 
     @dataclasses.dataclass
     class Setup:
         horizon: int = opt(1, "Steps ahead", label="Forecast horizon")
 
-    monkeypatch.setitem(REGISTRY, "image", dataclasses.replace(IMAGE_TASK, setup_cls=Setup))
-    rows = settings_diff("image", "mnist-5k", ["knn"], {"setup.horizon": "5", "knn.n_neighbors": "3"})
-    assert rows == [{"model": "Set-up", "setting": "Forecast horizon", "value": "5", "default": "1"}]
-    assert settings_diff("image", "mnist-5k", ["knn"], {"setup.horizon": "1"}) == []
+    register(dataclasses.replace(IMAGE_TASK, name="image-with-setup", setup_cls=Setup))
+    try:
+        rows = settings_diff("image-with-setup", "mnist-5k", ["knn"], {"setup.horizon": "5", "knn.n_neighbors": "3"})
+        assert rows == [{"model": "Set-up", "setting": "Forecast horizon", "value": "5", "default": "1"}]
+        assert settings_diff("image-with-setup", "mnist-5k", ["knn"], {"setup.horizon": "1"}) == []
+    finally:
+        REGISTRY.unregister("image-with-setup")
 
 
 def test_custom_upload_fast_path_is_stated(tmp_path) -> None:

@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from bench.experiments import sweep
+from bench.experiments import sweep, trials
 from bench.experiments.trials import SweepControl, SweepSpec
 from bench.run.store import RunStore
 from models.config import ConfigError
@@ -17,12 +17,12 @@ T975 = {2: 4.302652729911275, 3: 3.182446305284263, 1: 12.706204736174698}  # St
 
 
 def test_parse_grid_maps_factors_onto_model_and_training_fields() -> None:
-    grid = sweep.parse_grid("image", "mlp", ["activation=relu,sigmoid,tanh", "lr=0.1,0.01", "size=1k,full", "layers=1,2"])
+    grid = trials.parse_grid("image", "mlp", ["activation=relu,sigmoid,tanh", "lr=0.1,0.01", "size=1k,full", "layers=1,2"])
     assert grid == {"activation": ["relu", "sigmoid", "tanh"], "lr": [0.1, 0.01], "size": [1000, 0], "layers": [1, 2]}
-    assert sweep.resolve_factor("image", "cnn", "layers")[:2] == ("model", "conv_blocks")
-    assert sweep.resolve_factor("image", "cnn", "width")[:2] == ("model", "channels")
-    assert sweep.resolve_factor("image", "mlp", "width")[:2] == ("model", "neurons")
-    assert sweep.resolve_factor("image", "mlp", "epochs")[:2] == ("train", "epochs")
+    assert trials.resolve_factor("image", "cnn", "layers")[:2] == ("model", "conv_blocks")
+    assert trials.resolve_factor("image", "cnn", "width")[:2] == ("model", "channels")
+    assert trials.resolve_factor("image", "mlp", "width")[:2] == ("model", "neurons")
+    assert trials.resolve_factor("image", "mlp", "epochs")[:2] == ("train", "epochs")
 
 
 @pytest.mark.parametrize(
@@ -39,7 +39,7 @@ def test_parse_grid_maps_factors_onto_model_and_training_fields() -> None:
 )
 def test_bad_grids_are_refused_with_a_message(items, message) -> None:
     with pytest.raises(ConfigError, match=message):
-        sweep.parse_grid("image", "mlp", items)
+        trials.parse_grid("image", "mlp", items)
 
 
 def test_invalid_cell_values_are_refused_before_anything_trains() -> None:
@@ -52,11 +52,11 @@ def test_invalid_cell_values_are_refused_before_anything_trains() -> None:
 
 
 def test_expand_grid_is_the_cartesian_product_first_factor_slowest() -> None:
-    cells = sweep.expand_grid({"a": [1, 2], "b": ["x", "y", "z"]})
+    cells = trials.expand_grid({"a": [1, 2], "b": ["x", "y", "z"]})
     assert len(cells) == 6
     assert cells[0] == {"a": 1, "b": "x"} and cells[1] == {"a": 1, "b": "y"} and cells[3] == {"a": 2, "b": "x"}
     assert len({json.dumps(c, sort_keys=True) for c in cells}) == 6
-    assert sweep.expand_grid({}) == [{}]
+    assert trials.expand_grid({}) == [{}]
     spec = SweepSpec.build("image", "mnist-5k", "mlp", {"activation": ["relu", "tanh"]}, seeds=(0, 1, 2))
     assert spec.n_trials == 6 and [s for _, _, s in spec.trials()] == [0, 0, 1, 1, 2, 2]
 
@@ -72,7 +72,7 @@ def _records(spec: SweepSpec, table: dict[str, list[float]]) -> list[dict]:
     out = []
     for i, cell in enumerate(spec.cells):
         for seed, v in zip(spec.seeds, table[cell["activation"]], strict=True):
-            out.append({"cell": i, "params": cell, "label": sweep.cell_label(cell), "seed": seed, "run_id": f"r{i}{seed}",
+            out.append({"cell": i, "params": cell, "label": trials.cell_label(cell), "seed": seed, "run_id": f"r{i}{seed}",
                         "status": "finished", "metric": v, "train_seconds": 1.0 + seed, "train_samples": 100,
                         "history": [{"epoch": 1, "value": v - 0.1}, {"epoch": 2, "value": v}], "baselines": {}})
     return out
@@ -112,9 +112,9 @@ def test_factor_tables_pool_over_the_other_factor_and_failed_trials_are_not_aver
               ("tanh", 0.001): [0.3, 0.2]}
     for i, cell in enumerate(spec.cells):
         for seed, v in zip((0, 1), values[(cell["activation"], cell["lr"])], strict=True):
-            recs.append({"cell": i, "params": cell, "label": sweep.cell_label(cell), "seed": seed, "run_id": "x",
+            recs.append({"cell": i, "params": cell, "label": trials.cell_label(cell), "seed": seed, "run_id": "x",
                          "status": "finished", "metric": v, "train_seconds": 1.0, "train_samples": 10, "history": []})
-    recs.append(sweep.failed_record(0, spec.cells[0], 2, "TrainingAborted: loss became nan"))
+    recs.append(trials.failed_record(0, spec.cells[0], 2, "TrainingAborted: loss became nan"))
     summary = sweep.summarize(spec, recs)
     relu = next(r for r in summary["factors"]["activation"] if r["value"] == "relu")
     m, sd, _ = _independent([0.9, 0.8, 0.7, 0.6])
@@ -150,8 +150,8 @@ def test_local_sweep_every_trial_is_a_tagged_stored_run(store) -> None:
     for t in summary["trials"]:
         run = store.client.get_run(t["run_id"])
         assert run.info.status == "FINISHED"
-        assert run.data.tags[sweep.TAG_SWEEP] == spec.sweep_id
-        assert json.loads(run.data.tags[sweep.TAG_CELL]) == t["params"]
+        assert run.data.tags[trials.TAG_SWEEP] == spec.sweep_id
+        assert json.loads(run.data.tags[trials.TAG_CELL]) == t["params"]
         stored = store.load_report(t["run_id"])
         assert stored["models"][0]["metrics"]["accuracy"] == t["metric"] and stored["seed"] == t["seed"]
     again = sweep.load_sweep(store, spec.sweep_id)
@@ -185,13 +185,13 @@ def test_interval_is_cut_to_the_metric_range() -> None:
 
 def _records_two(spec: SweepSpec, values: list[float]) -> list[dict]:
     cell = spec.cells[0]
-    return [{"cell": 0, "params": cell, "label": sweep.cell_label(cell), "seed": s, "run_id": "x", "status": "finished",
+    return [{"cell": 0, "params": cell, "label": trials.cell_label(cell), "seed": s, "run_id": "x", "status": "finished",
              "metric": v, "train_seconds": 1.0, "train_samples": 10, "history": []} for s, v in zip((0, 1), values, strict=True)]
 
 
 def test_trials_killed_by_a_stop_are_closed(store) -> None:
     run_id = store.start("image", "mnist-5k", 0, {"models": "mlp"})  # a trial whose worker was killed
-    sweep.tag_run(store, run_id, {sweep.TAG_SWEEP: "abcdef012345"})
-    assert sweep.close_unfinished(store, "abcdef012345") == 1
+    trials.tag_run(store, run_id, {trials.TAG_SWEEP: "abcdef012345"})
+    assert trials.close_unfinished(store, "abcdef012345") == 1
     assert store.client.get_run(run_id).info.status == "KILLED"
-    assert sweep.close_unfinished(store, "abcdef012345") == 0
+    assert trials.close_unfinished(store, "abcdef012345") == 0

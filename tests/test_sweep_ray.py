@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench.exec import ray_jobs as ray_backend
-from bench.experiments import sweep
+from bench.experiments import sweep, trials
 from bench.experiments.trials import SweepSpec
 from bench.run.store import RunStore
 
@@ -43,7 +43,7 @@ def test_tiny_sweep_on_local_ray_stores_every_trial_and_shuts_down() -> None:
     assert max(p["running"] for p in progress) >= 1 and progress[-1]["done"] == 2
     for t in summary["trials"]:
         run = store.client.get_run(t["run_id"])  # logged by the Ray worker into the same store
-        assert run.info.status == "FINISHED" and run.data.tags[sweep.TAG_SWEEP] == spec.sweep_id
+        assert run.info.status == "FINISHED" and run.data.tags[trials.TAG_SWEEP] == spec.sweep_id
         assert store.load_report(t["run_id"])["models"][0]["metrics"]["accuracy"] == t["metric"]
     # Ray's session files and Tune's experiment folder stay under the run folder (or a short /tmp folder)
     temp = ray_backend.temp_dir(ray_backend.runs_root(store))

@@ -35,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from bench.run.runner import MAX_CONCURRENT_RUNS  # the one bound, also kept by the runner itself
 from data.guard import ServerBusy  # the one "no room for more work now" error, with a message for the user
 from models.redact import install_log_redaction, redact
 
@@ -49,7 +50,6 @@ Event = tuple[str, dict[str, Any]]
 # A job's body: (request, store or None, on_event, callbacks) -> report. The default runs the benchmark.
 Target = Callable[..., dict[str, Any]]
 
-MAX_CONCURRENT_RUNS = int(os.environ.get("NEURALBENCH_MAX_CONCURRENT_RUNS", "2"))
 # Trainings that may wait for a slot at once (all sessions together); one more is refused with a message.
 MAX_QUEUED_RUNS = int(os.environ.get("NEURALBENCH_MAX_QUEUED_RUNS", "8"))
 # Modules the forkserver imports once, so that a worker starts in well under a second instead of re-importing
@@ -89,7 +89,7 @@ def human_error(exc: BaseException) -> tuple[str, str]:
     )
 
 
-def run_request(
+def benchmark_job(
     request: Any, store: RunStore | None, on_event: Callable[[str, dict], None], callbacks: Any = ()
 ) -> dict:
     """The default job body: one benchmark run (the same call the CLI made before jobs existed)."""
@@ -440,7 +440,7 @@ class LocalProcessExecutor(_QueueingExecutor):
         *,
         start_method: str = "forkserver",
         threads: int | None = None,
-        target: Target = run_request,
+        target: Target = benchmark_job,
     ) -> None:
         if start_method == "fork":
             raise ValueError("fork is unsafe in a threaded server (OpenMP threads can hang): use forkserver or spawn")
@@ -660,7 +660,7 @@ class InlineExecutor(_QueueingExecutor):
     batch (a CancelToken), a classical model only when its fit returns.
     """
 
-    def __init__(self, max_concurrent: int | None = None, *, target: Target = run_request) -> None:
+    def __init__(self, max_concurrent: int | None = None, *, target: Target = benchmark_job) -> None:
         self.max_concurrent = max(1, max_concurrent or MAX_CONCURRENT_RUNS)
         self.target = target
         self._queue: collections.deque[InlineJob] = collections.deque()

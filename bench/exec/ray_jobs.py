@@ -114,13 +114,13 @@ def _init_kwargs(root: Path) -> dict[str, Any]:
 
 def _remote_body(request: Any, location: dict | None, queue: Any) -> dict[str, Any]:
     """Runs on a Ray worker: one benchmark run, its progress events pushed to the driver's queue."""
-    from bench.exec.jobs import open_store, run_request
+    from bench.exec.jobs import benchmark_job, open_store
 
     def on_event(kind: str, payload: dict[str, Any]) -> None:
         if kind in ("run_started", "model_start", "epoch", "model_end"):  # "batch" is too chatty for an actor queue
             queue.put((kind, payload))
 
-    return run_request(request, open_store(location), on_event)
+    return benchmark_job(request, open_store(location), on_event)
 
 
 class RayJob(Job):

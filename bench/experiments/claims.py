@@ -25,7 +25,7 @@ import plotly.graph_objects as go
 
 from bench.experiments.report import render_html, safe_csv, slug, sweep_figures
 from bench.experiments.sweep import load_sweep, run_sweep
-from bench.experiments.trials import TAG_LABEL, SweepSpec, primary_metric, run_request, tag_run
+from bench.experiments.trials import TAG_LABEL, SweepSpec, primary_metric, run_once, tag_run
 from bench.tasks import REGISTRY, get_task
 from models.config import TrainConfig
 from models.redact import redact
@@ -104,7 +104,7 @@ def claim_run(ctx: Ctx, name: str, task: str, dataset: str, models: list[str], *
         ctx.missing.append(key)
         raise NotMeasured(f"no stored run for {key} (run `python -m bench report` to measure it)")
     ctx.log(f"running {key}: {task}/{dataset} {', '.join(models)}")
-    report = run_request(task, dataset, models, store=ctx.store, seed=kw.pop("seed", 0), configs=kw.pop("configs", {}),
+    report = run_once(task, dataset, models, store=ctx.store, seed=kw.pop("seed", 0), configs=kw.pop("configs", {}),
                          **kw)  # fmt: skip
     tag_run(ctx.store, report["run_id"], {TAG_CLAIM: key})
     return report

@@ -248,7 +248,7 @@ def trial_request(spec: SweepSpec, cell: dict[str, Any], seed: int) -> dict[str,
     return {"models": models, "configs": {spec.model: cfg}, "train_config": tcfg, "max_samples": max_samples}
 
 
-def run_request(
+def run_once(
     task: str,
     dataset: str,
     models: Sequence[str],
@@ -293,7 +293,7 @@ def run_trial(
         if kind == "run_started" and store is not None and payload.get("run_id"):
             tag_run(store, payload["run_id"], tags)
 
-    report = run_request(spec.task, spec.dataset, seed=seed, store=store, callbacks=callbacks, on_event=on_event,
+    report = run_once(spec.task, spec.dataset, seed=seed, store=store, callbacks=callbacks, on_event=on_event,
                          **args)  # fmt: skip
     return trial_record(spec, cell_index, cell, seed, report)
 
