@@ -17,17 +17,14 @@ import plotly.graph_objects as go
 from data.text import neutralise_cell
 from models.redact import redact
 
-# the one CSV neutraliser (strings a spreadsheet would run as a formula get a leading ')
-safe_cell = neutralise_cell
-
 
 def safe_csv(df: pd.DataFrame) -> str:
     """The table as CSV text with formula-like strings (cells and headers) neutralised and credentials redacted."""
     out = df.copy()
-    out.columns = [safe_cell(str(c)) for c in out.columns]
+    out.columns = [neutralise_cell(str(c)) for c in out.columns]
     for col in out.columns:
         if not pd.api.types.is_numeric_dtype(out[col]):
-            out[col] = out[col].map(lambda v: safe_cell(redact(v) if isinstance(v, str) else v))
+            out[col] = out[col].map(lambda v: neutralise_cell(redact(v) if isinstance(v, str) else v))
     return out.to_csv(index=False)
 
 

@@ -4,7 +4,8 @@ A grid is `{factor: [values]}`; a factor is a field of the swept model's config 
 ...), a field of TrainConfig (`lr`, `epochs`, ...), or one of the aliases `layers`, `width` (mapped onto the
 model's own field: MLP `layers`/`neurons`, CNN `conv_blocks`/`channels`) and `size` (training samples,
 `full` = all). Every trial is `run_benchmark(...)` logged to the run store and tagged with the sweep id, so
-the Runs page, the Experiments page and the claims report all read the same stored runs.
+the Runs page, the Experiments page and the claims report all read the same stored runs (specs and trials:
+bench/experiments/trials.py).
 
 Aggregation: per cell mean, sd and a 95% t-interval over seeds (cut to the metric's range, e.g. [0, 1] for
 accuracy); per factor the same, pooled over the other factors; the best cell tested against every other one (paired t-test on the seeds both cells ran, Welch's
